@@ -1,0 +1,524 @@
+"""The one connection factory for SurrealDB, sync and async.
+
+Owns: turning a URL (``mem://``, ``surrealkv://PATH``, ``file://PATH``,
+``ws(s)://``, ``http(s)://``) plus namespace/database/credentials into an open
+SDK connection; running SurrealQL with bound parameters and turning the SDK's
+per-statement answers into results or one clear exception; retrying the
+"can be retried" transaction conflicts; sharing one handle per embedded store
+inside a process (the engine admits one connection per store, even within a
+process); naming the process that holds a locked store.
+
+Must not: know any table or query of the checkpointer, the event log or the
+runner. It never formats a value into SurrealQL; callers pass ``vars``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import json
+import os
+import random
+import socket
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import structlog
+from surrealdb import AsyncSurreal, Surreal
+from surrealdb.errors import SurrealError
+
+from sentient_graph.errors import ConfigError, StoreLocked, StoreUnavailable
+from sentient_graph.settings import SurrealSettings
+
+__all__ = [
+    "AsyncConnection",
+    "QueryFailed",
+    "SyncConnection",
+    "connect",
+    "connect_sync",
+    "describe_url",
+    "is_embedded",
+]
+
+log = structlog.get_logger(__name__)
+
+EMBEDDED_SCHEMES = frozenset({"mem", "memory", "surrealkv", "surrealkv+versioned", "file"})
+REMOTE_SCHEMES = frozenset({"ws", "wss", "http", "https"})
+PERSISTENT_EMBEDDED = frozenset({"surrealkv", "surrealkv+versioned", "file"})
+
+#: How often a "can be retried" conflict is retried before it is raised.
+MAX_RETRIES = 12
+
+
+class QueryFailed(StoreUnavailable):
+    """A SurrealQL statement returned an error (the message is SurrealDB's)."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+# ---------------------------------------------------------------------------
+# URL handling (pure)
+# ---------------------------------------------------------------------------
+
+
+def _scheme(url: str) -> str:
+    if url in ("mem://", "memory", "memory://"):
+        return "mem"
+    scheme = urlparse(url).scheme.lower()
+    if "://" not in url or not scheme:
+        raise ConfigError(
+            f"not a SurrealDB URL: {url!r} (use mem://, surrealkv://PATH, ws://HOST:PORT or http://HOST:PORT)"
+        )
+    if scheme not in EMBEDDED_SCHEMES | REMOTE_SCHEMES:
+        raise ConfigError(
+            f"unsupported SurrealDB URL scheme {scheme!r} in {url!r} "
+            "(use mem://, surrealkv://PATH, ws(s)://HOST:PORT or http(s)://HOST:PORT)"
+        )
+    return scheme
+
+
+def is_embedded(url: str) -> bool:
+    """True for the in-process engines (``mem://``, ``surrealkv://``, ``file://``)."""
+    return _scheme(url) in EMBEDDED_SCHEMES
+
+
+def _store_path(url: str) -> Path | None:
+    """The on-disk path of a persistent embedded store, else ``None``."""
+    scheme = _scheme(url)
+    if scheme not in PERSISTENT_EMBEDDED:
+        return None
+    raw = url.split("://", 1)[1]
+    if not raw:
+        raise ConfigError(f"{url!r} names no path (try surrealkv://.sentient/store)")
+    return Path(raw).expanduser().resolve()
+
+
+def _sdk_url(url: str) -> str:
+    scheme = _scheme(url)
+    path = _store_path(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return f"{scheme}://{path}"
+    if scheme == "mem":
+        return "mem://"
+    return url
+
+
+def describe_url(url: str) -> str:
+    """The URL as users see it in messages (credentials stripped)."""
+    parsed = urlparse(url)
+    if parsed.password or parsed.username:
+        return url.replace(f"{parsed.username}:{parsed.password}@", "").replace(
+            f"{parsed.username}@", ""
+        )
+    return url
+
+
+# ---------------------------------------------------------------------------
+# Lock owner files: which process holds an embedded store
+# ---------------------------------------------------------------------------
+
+
+def _owner_file(path: Path) -> Path:
+    return path.with_name(path.name + ".owner.json")
+
+
+def _write_owner(path: Path) -> None:
+    info = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "command": " ".join(sys.argv)[:300],
+        "since": time.time(),
+    }
+    with contextlib.suppress(OSError):
+        _owner_file(path).write_text(json.dumps(info))
+
+
+def _clear_owner(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        owner = json.loads(_owner_file(path).read_text())
+        if owner.get("pid") == os.getpid():
+            _owner_file(path).unlink()
+
+
+def lock_holder(path: Path) -> dict[str, Any] | None:
+    """The owner record of an embedded store, if one was left by a live process."""
+    try:
+        owner = json.loads(_owner_file(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return owner if isinstance(owner, dict) else None
+
+
+def _locked_error(url: str, path: Path) -> StoreLocked:
+    owner = lock_holder(path)
+    who = "another process"
+    if owner and owner.get("pid") == os.getpid():
+        who = "another connection in this process (share one: sentient_graph.db.connect() does)"
+    elif owner:
+        who = f"process {owner.get('pid')} ({owner.get('command') or '?'})"
+    return StoreLocked(
+        f"the embedded store {url} is held by {who}; it admits one process at a time - "
+        "wait for it to finish, or point SURREALDB_URL at a SurrealDB server (ws://HOST:PORT) "
+        "to share one store between processes"
+    )
+
+
+# ---------------------------------------------------------------------------
+# Responses (pure)
+# ---------------------------------------------------------------------------
+
+_RETRYABLE_MARKERS = ("can be retried", "transaction conflict", "write conflict", "resource busy")
+
+
+def _is_retryable(message: str) -> bool:
+    lowered = message.lower()
+    return any(marker in lowered for marker in _RETRYABLE_MARKERS)
+
+
+def results_of(raw: Mapping[str, Any]) -> list[Any]:
+    """Per-statement results of a ``query_raw`` answer, or :class:`QueryFailed`.
+
+    In a failed transaction every statement reports an error; the one that
+    says *why* is the first that is not "not executed".
+    """
+    if "error" in raw and raw["error"]:
+        err = raw["error"]
+        message = err.get("message", str(err)) if isinstance(err, Mapping) else str(err)
+        raise QueryFailed(message.strip(), retryable=_is_retryable(message))
+    statements = raw.get("result") or []
+    errors = [s for s in statements if isinstance(s, Mapping) and s.get("status") == "ERR"]
+    if errors:
+        causes = [
+            e
+            for e in errors
+            if (e.get("details") or {}).get("kind") != "NotExecuted"
+            and "not executed" not in str(e.get("result", "")).lower()
+            and "Cannot COMMIT" not in str(e.get("result", ""))
+        ]
+        first = (causes or errors)[0]
+        message = str(first.get("result", "query failed"))
+        retryable = any(_is_retryable(str(e.get("result", ""))) for e in errors)
+        raise QueryFailed(message, retryable=retryable)
+    return [s.get("result") if isinstance(s, Mapping) else s for s in statements]
+
+
+def _backoff(attempt: int) -> float:
+    return min(0.2, 0.002 * (2**attempt)) * (0.5 + random.random())
+
+
+# ---------------------------------------------------------------------------
+# Connections
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Shared:
+    """One SDK connection and everyone who holds it."""
+
+    sdk: Any
+    settings: SurrealSettings
+    path: Path | None
+    kind: str  # "async" | "sync"
+    refs: int = 0
+    key: tuple[str, str] | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_REGISTRY: dict[tuple[str, str], _Shared] = {}
+_REGISTRY_LOCK = threading.Lock()
+#: Every SDK connection still open, shared or private, for the exit hook.
+_OPEN: list[_Shared] = []
+
+
+def _forget(shared: _Shared) -> None:
+    """Drop a closed connection from the registries (caller holds the lock)."""
+    if shared.key is not None and _REGISTRY.get(shared.key) is shared:
+        del _REGISTRY[shared.key]
+    if shared in _OPEN:
+        _OPEN.remove(shared)
+
+
+def _registry_key(path: Path | None) -> tuple[str, str] | None:
+    return ("store", str(path)) if path is not None else None
+
+
+def _check_shared(shared: _Shared, settings: SurrealSettings, kind: str) -> None:
+    if shared.kind != kind:
+        raise StoreLocked(
+            f"the embedded store {settings.url} is already open in this process through a "
+            f"{shared.kind} connection; use one kind (sync or async) per process for an "
+            "embedded store, or a SurrealDB server"
+        )
+    if (shared.settings.namespace, shared.settings.database) != (
+        settings.namespace,
+        settings.database,
+    ):
+        raise ConfigError(
+            f"the embedded store {settings.url} is open in this process with namespace "
+            f"{shared.settings.namespace!r}/database {shared.settings.database!r}; one process "
+            f"shares one connection per store, so it cannot also use "
+            f"{settings.namespace!r}/{settings.database!r}"
+        )
+
+
+def _map_open_error(exc: BaseException, settings: SurrealSettings, path: Path | None) -> Exception:
+    text = str(exc)
+    if path is not None and "already locked" in text:
+        return _locked_error(settings.url, path)
+    return StoreUnavailable(
+        f"cannot open SurrealDB at {describe_url(settings.url)}: {text.splitlines()[0] if text else type(exc).__name__}"
+    )
+
+
+class AsyncConnection:
+    """An open SurrealDB connection for async code; close with :meth:`aclose`."""
+
+    def __init__(self, shared: _Shared) -> None:
+        self._shared = shared
+        self._closed = False
+
+    @property
+    def settings(self) -> SurrealSettings:
+        """Where this connection points (URL, namespace, database)."""
+        return self._shared.settings
+
+    @property
+    def url(self) -> str:
+        return self._shared.settings.url
+
+    @property
+    def sdk(self) -> Any:
+        """The underlying ``surrealdb`` SDK connection."""
+        return self._shared.sdk
+
+    async def query(self, sql: str, vars: Mapping[str, Any] | None = None) -> list[Any]:
+        """Run SurrealQL; return one result per statement; retry retryable conflicts."""
+        if self._closed:
+            raise StoreUnavailable(f"connection to {describe_url(self.url)} is closed")
+        attempt = 0
+        while True:
+            try:
+                raw = await self._shared.sdk.query_raw(sql, dict(vars or {}))
+                return results_of(raw)
+            except QueryFailed as exc:
+                if not exc.retryable or attempt >= MAX_RETRIES:
+                    raise
+            except SurrealError as exc:
+                if not _is_retryable(str(exc)) or attempt >= MAX_RETRIES:
+                    raise StoreUnavailable(
+                        f"SurrealDB at {describe_url(self.url)}: {exc}"
+                    ) from exc
+            attempt += 1
+            await asyncio.sleep(_backoff(attempt))
+
+    async def aclose(self) -> None:
+        """Release this handle; the SDK connection closes with its last holder."""
+        if self._closed:
+            return
+        self._closed = True
+        shared = self._shared
+        with _REGISTRY_LOCK:
+            shared.refs -= 1
+            last = shared.refs <= 0
+            if last:
+                _forget(shared)
+        if last:
+            with contextlib.suppress(Exception):
+                await shared.sdk.close()
+            if shared.path is not None:
+                _clear_owner(shared.path)
+
+    async def __aenter__(self) -> AsyncConnection:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+class SyncConnection:
+    """An open SurrealDB connection for blocking code; close with :meth:`close`."""
+
+    def __init__(self, shared: _Shared) -> None:
+        self._shared = shared
+        self._closed = False
+
+    @property
+    def settings(self) -> SurrealSettings:
+        return self._shared.settings
+
+    @property
+    def url(self) -> str:
+        return self._shared.settings.url
+
+    @property
+    def sdk(self) -> Any:
+        return self._shared.sdk
+
+    def query(self, sql: str, vars: Mapping[str, Any] | None = None) -> list[Any]:
+        """Run SurrealQL; return one result per statement; retry retryable conflicts."""
+        if self._closed:
+            raise StoreUnavailable(f"connection to {describe_url(self.url)} is closed")
+        attempt = 0
+        while True:
+            try:
+                with self._shared.lock:
+                    raw = self._shared.sdk.query_raw(sql, dict(vars or {}))
+                return results_of(raw)
+            except QueryFailed as exc:
+                if not exc.retryable or attempt >= MAX_RETRIES:
+                    raise
+            except SurrealError as exc:
+                if not _is_retryable(str(exc)) or attempt >= MAX_RETRIES:
+                    raise StoreUnavailable(
+                        f"SurrealDB at {describe_url(self.url)}: {exc}"
+                    ) from exc
+            attempt += 1
+            time.sleep(_backoff(attempt))
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        shared = self._shared
+        with _REGISTRY_LOCK:
+            shared.refs -= 1
+            last = shared.refs <= 0
+            if last:
+                _forget(shared)
+        if last:
+            with contextlib.suppress(Exception):
+                shared.sdk.close()
+            if shared.path is not None:
+                _clear_owner(shared.path)
+
+    def __enter__(self) -> SyncConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _signin_vars(settings: SurrealSettings) -> dict[str, Any] | None:
+    if not settings.username:
+        return None
+    return {"username": settings.username, "password": settings.password or ""}
+
+
+async def connect(
+    url: str | None = None,
+    *,
+    namespace: str | None = None,
+    database: str | None = None,
+    username: str | None = None,
+    password: str | None = None,
+) -> AsyncConnection:
+    """Open (or share) an async connection.
+
+    Arguments win over ``SURREALDB_URL``, ``SURREALDB_NAMESPACE``,
+    ``SURREALDB_DATABASE``, ``SURREALDB_USERNAME`` and ``SURREALDB_PASSWORD``.
+    Credentials are used for servers only: the embedded engine needs none.
+
+    Raises:
+        ConfigError: the URL is malformed or names an unknown scheme.
+        StoreLocked: an embedded store is held by another process.
+        StoreUnavailable: the server cannot be reached or refused the sign-in.
+    """
+    settings = SurrealSettings.resolve(
+        url, namespace=namespace, database=database, username=username, password=password
+    )
+    path = _store_path(settings.url)
+    key = _registry_key(path)
+    if key is not None:
+        with _REGISTRY_LOCK:
+            shared = _REGISTRY.get(key)
+            if shared is not None:
+                _check_shared(shared, settings, "async")
+                shared.refs += 1
+                return AsyncConnection(shared)
+    sdk_url = _sdk_url(settings.url)
+    try:
+        sdk = AsyncSurreal(sdk_url)
+        await sdk.connect()
+        creds = _signin_vars(settings)
+        if creds and not is_embedded(settings.url):
+            await sdk.signin(creds)
+        await sdk.use(settings.namespace, settings.database)
+    except (SurrealError, OSError, RuntimeError) as exc:
+        raise _map_open_error(exc, settings, path) from None
+    shared = _Shared(sdk=sdk, settings=settings, path=path, kind="async", refs=1, key=key)
+    with _REGISTRY_LOCK:
+        _OPEN.append(shared)
+        if key is not None:
+            _REGISTRY[key] = shared
+    if path is not None:
+        _write_owner(path)
+    log.debug("surrealdb.connected", url=describe_url(settings.url), kind="async")
+    return AsyncConnection(shared)
+
+
+def connect_sync(
+    url: str | None = None,
+    *,
+    namespace: str | None = None,
+    database: str | None = None,
+    username: str | None = None,
+    password: str | None = None,
+) -> SyncConnection:
+    """Blocking twin of :func:`connect`."""
+    settings = SurrealSettings.resolve(
+        url, namespace=namespace, database=database, username=username, password=password
+    )
+    path = _store_path(settings.url)
+    key = _registry_key(path)
+    if key is not None:
+        with _REGISTRY_LOCK:
+            shared = _REGISTRY.get(key)
+            if shared is not None:
+                _check_shared(shared, settings, "sync")
+                shared.refs += 1
+                return SyncConnection(shared)
+    sdk_url = _sdk_url(settings.url)
+    try:
+        sdk = Surreal(sdk_url)
+        sdk.connect()
+        creds = _signin_vars(settings)
+        if creds and not is_embedded(settings.url):
+            sdk.signin(creds)
+        sdk.use(settings.namespace, settings.database)
+    except (SurrealError, OSError, RuntimeError) as exc:
+        raise _map_open_error(exc, settings, path) from None
+    shared = _Shared(sdk=sdk, settings=settings, path=path, kind="sync", refs=1, key=key)
+    with _REGISTRY_LOCK:
+        _OPEN.append(shared)
+        if key is not None:
+            _REGISTRY[key] = shared
+    if path is not None:
+        _write_owner(path)
+    return SyncConnection(shared)
+
+
+@atexit.register
+def _close_leftovers() -> None:
+    """Close embedded stores still open at exit: the engine can abort (exit 134) otherwise."""
+    with _REGISTRY_LOCK:
+        leftovers = list(_OPEN)
+        _OPEN.clear()
+        _REGISTRY.clear()
+    for shared in leftovers:
+        with contextlib.suppress(Exception):
+            if shared.kind == "async":
+                asyncio.run(shared.sdk.close())
+            else:
+                shared.sdk.close()
+        if shared.path is not None:
+            _clear_owner(shared.path)

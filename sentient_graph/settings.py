@@ -1,0 +1,59 @@
+"""Where settings come from: arguments first, then the environment, then defaults.
+
+Owns the names of the environment variables and the defaults; knows nothing of
+connections. Credentials are read only from arguments or the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+__all__ = ["DEFAULT_SURREAL_URL", "SurrealSettings", "redis_url_from_env"]
+
+#: The embedded default: a surrealkv store in ``./.sentient`` of the working directory.
+DEFAULT_SURREAL_URL = "surrealkv://.sentient/store"
+DEFAULT_NAMESPACE = "sentient"
+DEFAULT_DATABASE = "graph"
+
+
+@dataclass(frozen=True)
+class SurrealSettings:
+    """Resolved connection settings for one SurrealDB store."""
+
+    url: str
+    namespace: str
+    database: str
+    username: str | None = None
+    password: str | None = None
+
+    @classmethod
+    def resolve(
+        cls,
+        url: str | None = None,
+        *,
+        namespace: str | None = None,
+        database: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+    ) -> SurrealSettings:
+        """Fill what the caller left out from ``SURREALDB_*`` variables, then defaults."""
+        env = os.environ
+        return cls(
+            url=url or env.get("SURREALDB_URL") or DEFAULT_SURREAL_URL,
+            namespace=namespace or env.get("SURREALDB_NAMESPACE") or DEFAULT_NAMESPACE,
+            database=database or env.get("SURREALDB_DATABASE") or DEFAULT_DATABASE,
+            username=username if username is not None else env.get("SURREALDB_USERNAME"),
+            password=password if password is not None else env.get("SURREALDB_PASSWORD"),
+        )
+
+    def __repr__(self) -> str:  # never print the password
+        return (
+            f"SurrealSettings(url={self.url!r}, namespace={self.namespace!r}, "
+            f"database={self.database!r}, username={self.username!r})"
+        )
+
+
+def redis_url_from_env(redis_url: str | None = None) -> str | None:
+    """The Redis URL to use, or ``None`` for the in-process bus."""
+    return redis_url or os.environ.get("REDIS_URL") or None
