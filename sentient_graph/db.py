@@ -45,6 +45,8 @@ __all__ = [
     "connect_sync",
     "describe_url",
     "is_embedded",
+    "wrap_async",
+    "wrap_sync",
 ]
 
 log = structlog.get_logger(__name__)
@@ -505,6 +507,33 @@ def connect_sync(
     if path is not None:
         _write_owner(path)
     return SyncConnection(shared)
+
+
+def _unowned(sdk: Any, kind: str) -> _Shared:
+    settings = SurrealSettings(
+        url=getattr(getattr(sdk, "url", None), "raw_url", None) or "surrealdb",
+        namespace=getattr(sdk, "namespace", None) or "?",
+        database=getattr(sdk, "database", None) or "?",
+    )
+    # refs starts at 2 so that closing the wrapper never closes the caller's connection.
+    return _Shared(sdk=sdk, settings=settings, path=None, kind=kind, refs=2)
+
+
+def wrap_async(sdk: Any) -> AsyncConnection:
+    """Wrap an open SDK ``AsyncSurreal`` connection (namespace and database already chosen).
+
+    Closing the wrapper leaves the SDK connection open: its owner closes it.
+    """
+    if isinstance(sdk, AsyncConnection):
+        return sdk
+    return AsyncConnection(_unowned(sdk, "async"))
+
+
+def wrap_sync(sdk: Any) -> SyncConnection:
+    """Wrap an open blocking SDK ``Surreal`` connection; closing the wrapper leaves it open."""
+    if isinstance(sdk, SyncConnection):
+        return sdk
+    return SyncConnection(_unowned(sdk, "sync"))
 
 
 @atexit.register

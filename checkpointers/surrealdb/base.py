@@ -1,0 +1,788 @@
+"""What the sync and async SurrealDB savers share: schema, queries and (de)serialisation.
+
+Owns every SurrealQL statement of the checkpointer (as module constants or
+built from constant fragments), the append-only list of migrations, and the
+pure logic that turns a LangGraph checkpoint into records and records back into
+a :class:`CheckpointTuple`. Does no I/O: ``SurrealSaver`` and
+``AsyncSurrealSaver`` only send what this module prepares.
+
+Storage layout (array record ids, never joined strings, so no two keys can
+collide whatever a thread id or namespace contains)::
+
+    checkpoint:[thread_id, checkpoint_ns, checkpoint_id]
+    checkpoint_blob:[thread_id, checkpoint_ns, channel, version]   one per channel version
+    checkpoint_write:[thread_id, checkpoint_ns, checkpoint_id, task_id, idx]
+    checkpoint_latest:[thread_id, checkpoint_ns]                    pointer, updated in the put transaction
+
+A channel value is written once per version: an unchanged channel costs
+nothing at the next step. The latest checkpoint of a thread is one pointer
+read, the same cost with 10 or 100,000 checkpoints of history.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Generator, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
+
+from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    get_checkpoint_id,
+    get_serializable_checkpoint_metadata,
+)
+from langgraph.checkpoint.serde.base import SerializerProtocol
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from langchain_core.runnables import RunnableConfig
+from surrealdb import RecordID
+
+from sentient_graph.errors import SerializationFailed, StoreUnavailable
+
+__all__ = ["MIGRATIONS", "BaseSurrealSaver", "PreparedQuery", "Steps", "explain_query_error"]
+
+R = TypeVar("R")
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+# ---------------------------------------------------------------------------
+# Schema: migrations are append-only; position in the list is the version.
+# ---------------------------------------------------------------------------
+
+MIGRATIONS_TABLE_SQL = """
+DEFINE TABLE IF NOT EXISTS checkpoint_migration SCHEMALESS;
+SELECT VALUE version FROM checkpoint_migration;
+"""
+
+MIGRATIONS: list[str] = [
+    # v0: the four tables.
+    """
+    DEFINE TABLE IF NOT EXISTS checkpoint SCHEMALESS;
+    DEFINE TABLE IF NOT EXISTS checkpoint_blob SCHEMALESS;
+    DEFINE TABLE IF NOT EXISTS checkpoint_write SCHEMALESS;
+    DEFINE TABLE IF NOT EXISTS checkpoint_latest SCHEMALESS;
+    """,
+    # v1: look-ups that are not record-id ranges: by run (delete_for_runs) and by
+    # thread across all namespaces for listings without a thread.
+    """
+    DEFINE INDEX IF NOT EXISTS checkpoint_run_id ON checkpoint FIELDS run_id;
+    DEFINE INDEX IF NOT EXISTS checkpoint_checkpoint_id ON checkpoint FIELDS checkpoint_id;
+    """,
+]
+
+RECORD_MIGRATION_SQL = "UPSERT type::record('checkpoint_migration', $version) SET version = $version, applied_at = time::now() RETURN NONE;"
+
+# ---------------------------------------------------------------------------
+# Writes
+# ---------------------------------------------------------------------------
+
+# One transaction: the checkpoint, the channel values that changed (never
+# overwritten: a version is immutable), and the latest pointer, which only
+# moves forward (checkpoint ids are time-ordered uuid6 strings).
+PUT_CHECKPOINT_SQL = """
+BEGIN TRANSACTION;
+UPSERT type::record('checkpoint', [$thread_id, $checkpoint_ns, $checkpoint_id]) CONTENT $row RETURN NONE;
+INSERT IGNORE INTO checkpoint_blob $blobs RETURN NONE;
+UPSERT type::record('checkpoint_latest', [$thread_id, $checkpoint_ns])
+    SET thread_id = $thread_id, checkpoint_ns = $checkpoint_ns, checkpoint_id = IF checkpoint_id = NONE OR $checkpoint_id > checkpoint_id THEN $checkpoint_id ELSE checkpoint_id END
+    RETURN NONE;
+COMMIT TRANSACTION;
+"""
+
+# Regular writes are first-wins (a retried task must not overwrite what was
+# recorded); special writes (errors, interrupts, resume values) are last-wins.
+PUT_WRITES_SQL = """
+BEGIN TRANSACTION;
+INSERT IGNORE INTO checkpoint_write $regular RETURN NONE;
+INSERT INTO checkpoint_write $special ON DUPLICATE KEY UPDATE
+    channel = $input.channel, type = $input.type, value = $input.value, task_path = $input.task_path
+    RETURN NONE;
+COMMIT TRANSACTION;
+"""
+
+# ---------------------------------------------------------------------------
+# Reads: one round trip returns checkpoints with their blobs and writes.
+# ---------------------------------------------------------------------------
+
+# Given `$page` (an array of checkpoint rows), fetch every blob they reference
+# and every write stored against them, in the same request.
+_HYDRATE_SQL = """
+RETURN {
+    page: $page,
+    blobs: (SELECT * FROM array::distinct(array::flatten($page.map(|$c|
+        ($c.blob_keys ?? []).map(|$k| type::record('checkpoint_blob', [$c.thread_id, $c.checkpoint_ns, $k[0], $k[1]]))
+    )))),
+    writes: array::flatten($page.map(|$c|
+        (SELECT * FROM checkpoint_write:[$c.thread_id, $c.checkpoint_ns, $c.checkpoint_id, NONE]..[$c.thread_id, $c.checkpoint_ns, $c.checkpoint_id, ..])
+    ))
+};
+"""
+
+GET_LATEST_SQL = (
+    "LET $checkpoint_id = checkpoint_latest:[$thread_id, $checkpoint_ns].checkpoint_id;\n"
+    "LET $page = (SELECT * FROM checkpoint:[$thread_id, $checkpoint_ns, $checkpoint_id]);\n"
+    + _HYDRATE_SQL
+)
+
+GET_BY_ID_SQL = (
+    "LET $page = (SELECT * FROM checkpoint:[$thread_id, $checkpoint_ns, $checkpoint_id]);\n"
+    + _HYDRATE_SQL
+)
+
+# Sources of a listing, by how much of the key the caller gave.
+_LIST_FROM_NS = "checkpoint:[$thread_id, $checkpoint_ns, NONE]..[$thread_id, $checkpoint_ns, ..]"
+_LIST_FROM_NS_BEFORE = "checkpoint:[$thread_id, $checkpoint_ns, NONE]..[$thread_id, $checkpoint_ns, $before]"
+_LIST_FROM_THREAD = "checkpoint:[$thread_id, NONE]..[$thread_id, ..]"
+_LIST_FROM_ALL = "checkpoint"
+
+
+def list_sql(
+    *,
+    thread: bool,
+    namespace: bool,
+    checkpoint: bool,
+    before: bool,
+    filter_count: int,
+    limit: bool,
+) -> str:
+    """Build the listing query from constant fragments; every value stays a parameter."""
+    where: list[str] = []
+    if thread and namespace:
+        source = _LIST_FROM_NS_BEFORE if before else _LIST_FROM_NS
+    elif thread:
+        source = _LIST_FROM_THREAD
+        if before:
+            where.append("checkpoint_id < $before")
+    else:
+        source = _LIST_FROM_ALL
+        if before:
+            where.append("checkpoint_id < $before")
+    if checkpoint:
+        where.append("checkpoint_id = $checkpoint_id")
+    for i in range(filter_count):
+        where.append(f"metadata[$filter_key_{i}] = $filter_value_{i}")
+    sql = f"SELECT * FROM {source}"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY checkpoint_id DESC"
+    if limit:
+        sql += " LIMIT $limit"
+    return f"LET $page = ({sql});\n" + _HYDRATE_SQL
+
+
+# The parent chain of one checkpoint for the requested channels: checkpoint
+# links, the writes to those channels, and which versions of them hold values.
+DELTA_HISTORY_SQL = """
+RETURN {
+    checkpoints: (SELECT checkpoint_id, parent_checkpoint_id, blob_keys
+                  FROM checkpoint:[$thread_id, $checkpoint_ns, NONE]..=[$thread_id, $checkpoint_ns, $checkpoint_id]),
+    writes: (SELECT * FROM checkpoint_write:[$thread_id, $checkpoint_ns, NONE]..[$thread_id, $checkpoint_ns, $checkpoint_id, ..]
+             WHERE channel IN $channels),
+    blobs: (SELECT channel, version, type FROM checkpoint_blob:[$thread_id, $checkpoint_ns, NONE]..[$thread_id, $checkpoint_ns, ..]
+            WHERE channel IN $channels AND type != 'empty')
+};
+"""
+
+SELECT_BLOBS_SQL = "SELECT * FROM $ids;"
+
+# ---------------------------------------------------------------------------
+# Deletes, copies, pruning
+# ---------------------------------------------------------------------------
+
+DELETE_THREAD_SQL = """
+BEGIN TRANSACTION;
+DELETE checkpoint:[$thread_id, NONE]..[$thread_id, ..];
+DELETE checkpoint_blob:[$thread_id, NONE]..[$thread_id, ..];
+DELETE checkpoint_write:[$thread_id, NONE]..[$thread_id, ..];
+DELETE checkpoint_latest:[$thread_id, NONE]..[$thread_id, ..];
+COMMIT TRANSACTION;
+"""
+
+SELECT_RUN_CHECKPOINTS_SQL = (
+    "SELECT thread_id, checkpoint_ns, checkpoint_id FROM checkpoint WHERE run_id IN $run_ids;"
+)
+
+SELECT_THREAD_SQL = """
+RETURN {
+    checkpoints: (SELECT * FROM checkpoint:[$thread_id, NONE]..[$thread_id, ..]),
+    blobs: (SELECT * FROM checkpoint_blob:[$thread_id, NONE]..[$thread_id, ..]),
+    writes: (SELECT * FROM checkpoint_write:[$thread_id, NONE]..[$thread_id, ..]),
+    latest: (SELECT * FROM checkpoint_latest:[$thread_id, NONE]..[$thread_id, ..])
+};
+"""
+
+# After checkpoints were removed: point `latest` at what is left, and drop
+# channel values no remaining checkpoint of the thread refers to.
+REPAIR_THREAD_SQL = """
+LET $left = (SELECT checkpoint_ns, checkpoint_id, blob_keys FROM checkpoint:[$thread_id, NONE]..[$thread_id, ..]);
+DELETE checkpoint_latest:[$thread_id, NONE]..[$thread_id, ..];
+LET $latest = (SELECT checkpoint_ns, array::max(array::group(checkpoint_id)) AS checkpoint_id FROM $left GROUP BY checkpoint_ns)
+    .map(|$r| {
+        id: type::record('checkpoint_latest', [$thread_id, $r.checkpoint_ns]),
+        thread_id: $thread_id, checkpoint_ns: $r.checkpoint_ns, checkpoint_id: $r.checkpoint_id
+    });
+INSERT INTO checkpoint_latest $latest RETURN NONE;
+LET $keep = array::distinct(array::flatten($left.map(|$c| ($c.blob_keys ?? []).map(|$k| [$c.checkpoint_ns, $k[0], $k[1]]))));
+DELETE checkpoint_blob:[$thread_id, NONE]..[$thread_id, ..] WHERE [checkpoint_ns, channel, version] NOT IN $keep;
+"""
+
+PRUNE_KEEP_LATEST_SQL = """
+BEGIN TRANSACTION;
+LET $latest = (SELECT VALUE [id[1], checkpoint_id] FROM checkpoint_latest:[$thread_id, NONE]..[$thread_id, ..]);
+DELETE checkpoint:[$thread_id, NONE]..[$thread_id, ..] WHERE [checkpoint_ns, checkpoint_id] NOT IN $latest;
+DELETE checkpoint_write:[$thread_id, NONE]..[$thread_id, ..] WHERE [checkpoint_ns, checkpoint_id] NOT IN $latest;
+COMMIT TRANSACTION;
+"""
+
+PRUNE_STRATEGIES = frozenset({"keep_latest", "delete"})
+
+
+def delete_checkpoints_sql(count: int) -> str:
+    """Delete ``count`` checkpoints (``$key_i`` = [thread, ns, id]) and their writes, atomically."""
+    statements = ["BEGIN TRANSACTION;"]
+    for i in range(count):
+        statements.append(
+            f"DELETE type::record('checkpoint', $key_{i});"
+            f" DELETE checkpoint_write:[$key_{i}[0], $key_{i}[1], $key_{i}[2], NONE]"
+            f"..[$key_{i}[0], $key_{i}[1], $key_{i}[2], ..];"
+        )
+    statements.append("COMMIT TRANSACTION;")
+    return "\n".join(statements)
+
+
+COPY_THREAD_SQL = """
+BEGIN TRANSACTION;
+DELETE checkpoint:[$target, NONE]..[$target, ..];
+DELETE checkpoint_blob:[$target, NONE]..[$target, ..];
+DELETE checkpoint_write:[$target, NONE]..[$target, ..];
+DELETE checkpoint_latest:[$target, NONE]..[$target, ..];
+INSERT INTO checkpoint $checkpoints RETURN NONE;
+INSERT INTO checkpoint_blob $blobs RETURN NONE;
+INSERT INTO checkpoint_write $writes RETURN NONE;
+INSERT INTO checkpoint_latest $latest RETURN NONE;
+COMMIT TRANSACTION;
+"""
+
+# ---------------------------------------------------------------------------
+# Pure logic
+# ---------------------------------------------------------------------------
+
+
+def explain_query_error(exc: Exception) -> Exception:
+    """Name the fix for the errors users cause (schema not set up), pass others through."""
+    message = str(exc)
+    if "does not exist" in message and "checkpoint" in message:
+        return StoreUnavailable(
+            f"{message}: the checkpointer schema is missing - call saver.setup() once first"
+        )
+    return exc
+
+
+def _filterable(value: Any) -> Any:
+    """A copy of a metadata value that SurrealDB can store and compare.
+
+    The serialised metadata is the source of truth; this copy only serves
+    ``list(filter=...)``. CBOR cannot carry integers beyond 64 bits and drops
+    ``None`` from objects, so those become strings / ``NULL`` here and in
+    filter values alike.
+    """
+    from surrealdb import Null
+
+    if value is None:
+        return Null()
+    if isinstance(value, bool | float | str):
+        return value
+    if isinstance(value, int):
+        return value if _INT64_MIN <= value <= _INT64_MAX else str(value)
+    if isinstance(value, Mapping):
+        return {str(k): _filterable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_filterable(v) for v in value]
+    return str(value)
+
+
+def _str_version(version: Any) -> str:
+    return str(version)
+
+
+@dataclass(frozen=True)
+class PreparedQuery:
+    """A statement and its bound parameters."""
+
+    sql: str
+    vars: dict[str, Any]
+
+
+#: An operation: yields queries, receives each one's per-statement results, returns R.
+Steps = Generator[PreparedQuery, list[Any], R]
+
+
+class BaseSurrealSaver(BaseCheckpointSaver[str]):
+    """Shared logic of :class:`SurrealSaver` and :class:`AsyncSurrealSaver`."""
+
+    def __init__(self, *, serde: SerializerProtocol | None = None) -> None:
+        # Strict by default: only LangGraph's safe types (plus what a graph's
+        # state schema allows through `with_allowlist`) are revived.
+        super().__init__(serde=serde or JsonPlusSerializer(allowed_msgpack_modules=None))
+
+    # -- versions ----------------------------------------------------------
+
+    def get_next_version(self, current: str | None, channel: None) -> str:
+        """Zero-padded counter plus a random tail: sortable as strings, unique per write."""
+        if current is None:
+            counter = 0
+        elif isinstance(current, int | float):
+            counter = int(current)
+        else:
+            counter = int(str(current).split(".", 1)[0])
+        return f"{counter + 1:032}.{random.random():.16f}"[:50]
+
+    # -- serialisation -----------------------------------------------------
+
+    def _dump(self, value: Any, what: str) -> tuple[str, bytes]:
+        try:
+            return self.serde.dumps_typed(value)
+        except Exception as exc:  # the serializer raises TypeError, ValueError, OverflowError...
+            raise SerializationFailed(
+                f"cannot serialise {what} ({type(value).__name__}): {exc}; "
+                "store JSON-like values, pydantic models or dataclasses in graph state"
+            ) from exc
+
+    def _load(self, type_: str, data: bytes | None) -> Any:
+        return self.serde.loads_typed((type_, data if data is not None else b""))
+
+    # -- put ---------------------------------------------------------------
+
+    def _prepare_put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> tuple[PreparedQuery, RunnableConfig]:
+        configurable = config["configurable"]
+        thread_id = str(configurable["thread_id"])
+        checkpoint_ns = str(configurable.get("checkpoint_ns") or "")
+        checkpoint_id = str(checkpoint["id"])
+        parent_id = configurable.get("checkpoint_id")
+
+        stored = dict(checkpoint)
+        values: dict[str, Any] = stored.pop("channel_values", {}) or {}  # type: ignore[misc]
+        blobs: list[dict[str, Any]] = []
+        for channel, version in new_versions.items():
+            ver = _str_version(version)
+            if channel in values:
+                type_, data = self._dump(values[channel], f"channel {channel!r}")
+            else:
+                type_, data = "empty", b""
+            blobs.append(
+                {
+                    "id": RecordID("checkpoint_blob", [thread_id, checkpoint_ns, channel, ver]),
+                    "thread_id": thread_id,
+                    "checkpoint_ns": checkpoint_ns,
+                    "channel": channel,
+                    "version": ver,
+                    "type": type_,
+                    "value": data,
+                }
+            )
+        cp_type, cp_data = self._dump(stored, "checkpoint")
+        full_metadata = get_serializable_checkpoint_metadata(config, metadata)
+        md_type, md_data = self._dump(full_metadata, "checkpoint metadata")
+        run_id = full_metadata.get("run_id")
+        row = {
+            "thread_id": thread_id,
+            "checkpoint_ns": checkpoint_ns,
+            "checkpoint_id": checkpoint_id,
+            "parent_checkpoint_id": str(parent_id) if parent_id else None,
+            "type": cp_type,
+            "checkpoint": cp_data,
+            "metadata_type": md_type,
+            "metadata_value": md_data,
+            "metadata": _filterable(dict(full_metadata)),
+            "run_id": str(run_id) if run_id is not None else None,
+            "blob_keys": [
+                [channel, _str_version(version)]
+                for channel, version in checkpoint["channel_versions"].items()
+            ],
+        }
+        # NONE fields are dropped by CBOR; keep the row free of them explicitly.
+        row = {k: v for k, v in row.items() if v is not None}
+        query = PreparedQuery(
+            PUT_CHECKPOINT_SQL,
+            {
+                "thread_id": thread_id,
+                "checkpoint_ns": checkpoint_ns,
+                "checkpoint_id": checkpoint_id,
+                "row": row,
+                "blobs": blobs,
+            },
+        )
+        next_config: RunnableConfig = {
+            "configurable": {
+                "thread_id": thread_id,
+                "checkpoint_ns": checkpoint_ns,
+                "checkpoint_id": checkpoint_id,
+            }
+        }
+        return query, next_config
+
+    def _prepare_put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str,
+    ) -> PreparedQuery:
+        configurable = config["configurable"]
+        thread_id = str(configurable["thread_id"])
+        checkpoint_ns = str(configurable.get("checkpoint_ns") or "")
+        checkpoint_id = str(configurable["checkpoint_id"])
+        regular: list[dict[str, Any]] = []
+        special: list[dict[str, Any]] = []
+        for idx, (channel, value) in enumerate(writes):
+            slot = WRITES_IDX_MAP.get(channel, idx)
+            type_, data = self._dump(value, f"write to channel {channel!r}")
+            row = {
+                "id": RecordID(
+                    "checkpoint_write", [thread_id, checkpoint_ns, checkpoint_id, str(task_id), slot]
+                ),
+                "thread_id": thread_id,
+                "checkpoint_ns": checkpoint_ns,
+                "checkpoint_id": checkpoint_id,
+                "task_id": str(task_id),
+                "task_path": task_path,
+                "idx": slot,
+                "channel": channel,
+                "type": type_,
+                "value": data,
+            }
+            (special if channel in WRITES_IDX_MAP else regular).append(row)
+        return PreparedQuery(PUT_WRITES_SQL, {"regular": regular, "special": special})
+
+    # -- get / list --------------------------------------------------------
+
+    def _prepare_get(self, config: RunnableConfig) -> PreparedQuery:
+        configurable = config["configurable"]
+        params = {
+            "thread_id": str(configurable["thread_id"]),
+            "checkpoint_ns": str(configurable.get("checkpoint_ns") or ""),
+        }
+        checkpoint_id = get_checkpoint_id(config)
+        if checkpoint_id:
+            params["checkpoint_id"] = str(checkpoint_id)
+            return PreparedQuery(GET_BY_ID_SQL, params)
+        return PreparedQuery(GET_LATEST_SQL, params)
+
+    def _prepare_list(
+        self,
+        config: RunnableConfig | None,
+        filter: dict[str, Any] | None,
+        before: RunnableConfig | None,
+        limit: int | None,
+    ) -> PreparedQuery:
+        params: dict[str, Any] = {}
+        configurable = (config or {}).get("configurable") or {}
+        thread = configurable.get("thread_id") is not None
+        namespace = thread and configurable.get("checkpoint_ns") is not None
+        checkpoint_id = get_checkpoint_id(config) if config else None
+        if thread:
+            params["thread_id"] = str(configurable["thread_id"])
+        if namespace:
+            params["checkpoint_ns"] = str(configurable["checkpoint_ns"])
+        if checkpoint_id:
+            params["checkpoint_id"] = str(checkpoint_id)
+        before_id = get_checkpoint_id(before) if before else None
+        if before_id:
+            params["before"] = str(before_id)
+        filters = list((filter or {}).items())
+        for i, (key, value) in enumerate(filters):
+            params[f"filter_key_{i}"] = str(key)
+            params[f"filter_value_{i}"] = _filterable(value)
+        if limit is not None:
+            params["limit"] = max(int(limit), 0)
+        sql = list_sql(
+            thread=thread,
+            namespace=namespace,
+            checkpoint=bool(checkpoint_id),
+            before=bool(before_id),
+            filter_count=len(filters),
+            limit=limit is not None,
+        )
+        return PreparedQuery(sql, params)
+
+    def _tuples_from(self, hydrated: Mapping[str, Any] | None) -> list[CheckpointTuple]:
+        """Turn ``{page, blobs, writes}`` into checkpoint tuples, in page order."""
+        if not hydrated:
+            return []
+        blobs = {
+            (b["thread_id"], b["checkpoint_ns"], b["channel"], b["version"]): b
+            for b in hydrated.get("blobs") or []
+            if isinstance(b, Mapping)
+        }
+        writes_by_cp: dict[tuple[str, str, str], list[Mapping[str, Any]]] = {}
+        for w in hydrated.get("writes") or []:
+            key = (w["thread_id"], w["checkpoint_ns"], w["checkpoint_id"])
+            writes_by_cp.setdefault(key, []).append(w)
+        return [self._tuple_from_row(row, blobs, writes_by_cp) for row in hydrated.get("page") or []]
+
+    def _tuple_from_row(
+        self,
+        row: Mapping[str, Any],
+        blobs: Mapping[tuple[str, str, str, str], Mapping[str, Any]],
+        writes_by_cp: Mapping[tuple[str, str, str], list[Mapping[str, Any]]],
+    ) -> CheckpointTuple:
+        thread_id, checkpoint_ns, checkpoint_id = (
+            row["thread_id"],
+            row["checkpoint_ns"],
+            row["checkpoint_id"],
+        )
+        checkpoint = cast(Checkpoint, self._load(row["type"], row["checkpoint"]))
+        channel_values: dict[str, Any] = {}
+        for channel, version in row.get("blob_keys") or []:
+            blob = blobs.get((thread_id, checkpoint_ns, channel, version))
+            if blob is not None and blob["type"] != "empty":
+                channel_values[channel] = self._load(blob["type"], blob["value"])
+        checkpoint = {**checkpoint, "channel_values": channel_values}
+        writes = sorted(
+            writes_by_cp.get((thread_id, checkpoint_ns, checkpoint_id), []),
+            key=lambda w: (w.get("task_path", ""), w["task_id"], w["idx"]),
+        )
+        parent_id = row.get("parent_checkpoint_id")
+        return CheckpointTuple(
+            config={
+                "configurable": {
+                    "thread_id": thread_id,
+                    "checkpoint_ns": checkpoint_ns,
+                    "checkpoint_id": checkpoint_id,
+                }
+            },
+            checkpoint=checkpoint,
+            metadata=cast(
+                CheckpointMetadata, self._load(row["metadata_type"], row["metadata_value"])
+            ),
+            parent_config=(
+                {
+                    "configurable": {
+                        "thread_id": thread_id,
+                        "checkpoint_ns": checkpoint_ns,
+                        "checkpoint_id": parent_id,
+                    }
+                }
+                if parent_id
+                else None
+            ),
+            pending_writes=[
+                (w["task_id"], w["channel"], self._load(w["type"], w["value"])) for w in writes
+            ],
+        )
+
+    # -- delta channel history ------------------------------------------------
+
+    def _prepare_delta_history(
+        self, config: RunnableConfig, channels: Sequence[str]
+    ) -> PreparedQuery:
+        configurable = config["configurable"]
+        return PreparedQuery(
+            DELTA_HISTORY_SQL,
+            {
+                "thread_id": str(configurable["thread_id"]),
+                "checkpoint_ns": str(configurable.get("checkpoint_ns") or ""),
+                "checkpoint_id": str(get_checkpoint_id(config) or ""),
+                "channels": list(channels),
+            },
+        )
+
+    def _walk_delta_history(
+        self, config: RunnableConfig, channels: Sequence[str], found: Mapping[str, Any]
+    ) -> tuple[dict[str, list[Mapping[str, Any]]], dict[str, tuple[str, str]]]:
+        """Walk the parent chain in memory: writes per channel (newest first) and seed keys."""
+        checkpoints = {c["checkpoint_id"]: c for c in found.get("checkpoints") or []}
+        present = {(b["channel"], b["version"]) for b in found.get("blobs") or []}
+        writes_by_cp: dict[str, list[Mapping[str, Any]]] = {}
+        for w in found.get("writes") or []:
+            writes_by_cp.setdefault(w["checkpoint_id"], []).append(w)
+        collected: dict[str, list[Mapping[str, Any]]] = {c: [] for c in channels}
+        seeds: dict[str, tuple[str, str]] = {}
+        remaining = set(channels)
+        target = checkpoints.get(str(get_checkpoint_id(config) or ""))
+        cursor = target.get("parent_checkpoint_id") if target else None
+        while cursor is not None and remaining:
+            row = checkpoints.get(cursor)
+            if row is None:
+                break
+            ordered = sorted(
+                writes_by_cp.get(cursor, []),
+                key=lambda w: (w.get("task_path", ""), w["task_id"], w["idx"]),
+            )
+            for w in reversed(ordered):
+                if w["channel"] in remaining:
+                    collected[w["channel"]].append(w)
+            versions = dict(row.get("blob_keys") or [])
+            for channel in list(remaining):
+                version = versions.get(channel)
+                if version is not None and (channel, version) in present:
+                    seeds[channel] = (channel, version)
+                    remaining.discard(channel)
+            cursor = row.get("parent_checkpoint_id")
+        return collected, seeds
+
+    def _prepare_seed_blobs(
+        self, config: RunnableConfig, seeds: Mapping[str, tuple[str, str]]
+    ) -> PreparedQuery:
+        configurable = config["configurable"]
+        thread_id = str(configurable["thread_id"])
+        checkpoint_ns = str(configurable.get("checkpoint_ns") or "")
+        ids = [
+            RecordID("checkpoint_blob", [thread_id, checkpoint_ns, channel, version])
+            for channel, version in seeds.values()
+        ]
+        return PreparedQuery(SELECT_BLOBS_SQL, {"ids": ids})
+
+    def _delta_result(
+        self,
+        channels: Sequence[str],
+        collected: Mapping[str, list[Mapping[str, Any]]],
+        seed_rows: Iterable[Mapping[str, Any]],
+    ) -> dict[str, Any]:
+        seeds = {b["channel"]: self._load(b["type"], b["value"]) for b in seed_rows}
+        result: dict[str, Any] = {}
+        for channel in channels:
+            entry: dict[str, Any] = {
+                "writes": [
+                    (w["task_id"], w["channel"], self._load(w["type"], w["value"]))
+                    for w in reversed(collected[channel])
+                ]
+            }
+            if channel in seeds:
+                entry["seed"] = seeds[channel]
+            result[channel] = entry
+        return result
+
+    # -- copy ----------------------------------------------------------------
+
+    @staticmethod
+    def _copy_rows(thread: Mapping[str, Any], target: str) -> dict[str, Any]:
+        """Rewrite every record of a thread (from ``SELECT_THREAD_SQL``) for ``target``."""
+
+        def moved(row: Mapping[str, Any], table: str) -> dict[str, Any]:
+            key = _key(row["id"])
+            key[0] = target
+            return {**row, "id": RecordID(table, key), "thread_id": target}
+
+        return {
+            "target": target,
+            "checkpoints": [moved(r, "checkpoint") for r in thread.get("checkpoints") or []],
+            "blobs": [moved(r, "checkpoint_blob") for r in thread.get("blobs") or []],
+            "writes": [moved(r, "checkpoint_write") for r in thread.get("writes") or []],
+            "latest": [
+                moved(r, "checkpoint_latest") for r in thread.get("latest") or []
+            ],
+        }
+
+    # -- operations, written once without I/O ------------------------------------
+    #
+    # Each operation is a generator that yields the queries it needs and gets
+    # back their per-statement results; ``SurrealSaver`` and
+    # ``AsyncSurrealSaver`` only drive it (``_run`` / ``_arun``).
+
+    def _op_setup(self) -> Steps[None]:
+        applied = set((yield PreparedQuery(MIGRATIONS_TABLE_SQL, {}))[-1] or [])
+        for version, sql in enumerate(MIGRATIONS):
+            if version not in applied:
+                yield PreparedQuery(sql + RECORD_MIGRATION_SQL, {"version": version})
+
+    def _op_get_tuple(self, config: RunnableConfig) -> Steps[CheckpointTuple | None]:
+        tuples = self._tuples_from((yield self._prepare_get(config))[-1])
+        return tuples[0] if tuples else None
+
+    def _op_list(
+        self,
+        config: RunnableConfig | None,
+        filter: dict[str, Any] | None,
+        before: RunnableConfig | None,
+        limit: int | None,
+    ) -> Steps[list[CheckpointTuple]]:
+        return self._tuples_from((yield self._prepare_list(config, filter, before, limit))[-1])
+
+    def _op_put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> Steps[RunnableConfig]:
+        query, next_config = self._prepare_put(config, checkpoint, metadata, new_versions)
+        yield query
+        return next_config
+
+    def _op_put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str,
+    ) -> Steps[None]:
+        if writes:
+            yield self._prepare_put_writes(config, writes, task_id, task_path)
+
+    def _op_delete_thread(self, thread_id: str) -> Steps[None]:
+        yield PreparedQuery(DELETE_THREAD_SQL, {"thread_id": str(thread_id)})
+
+    def _op_delete_for_runs(self, run_ids: Sequence[str]) -> Steps[None]:
+        if isinstance(run_ids, str):
+            raise TypeError("run_ids must be a sequence of run ids, not a str")
+        if not run_ids:
+            return
+        rows = (yield PreparedQuery(SELECT_RUN_CHECKPOINTS_SQL, {"run_ids": [str(r) for r in run_ids]}))[-1] or []
+        if not rows:
+            return
+        keys = [[r["thread_id"], r["checkpoint_ns"], r["checkpoint_id"]] for r in rows]
+        yield PreparedQuery(
+            delete_checkpoints_sql(len(keys)), {f"key_{i}": key for i, key in enumerate(keys)}
+        )
+        for thread_id in sorted({k[0] for k in keys}):
+            yield PreparedQuery(REPAIR_THREAD_SQL, {"thread_id": thread_id})
+
+    def _op_copy_thread(self, source_thread_id: str, target_thread_id: str) -> Steps[None]:
+        thread = (yield PreparedQuery(SELECT_THREAD_SQL, {"thread_id": str(source_thread_id)}))[-1]
+        yield PreparedQuery(COPY_THREAD_SQL, self._copy_rows(thread or {}, str(target_thread_id)))
+
+    def _op_prune(self, thread_ids: Sequence[str], strategy: str) -> Steps[None]:
+        for thread_id in self._check_prune(thread_ids, strategy):
+            if strategy == "delete":
+                yield PreparedQuery(DELETE_THREAD_SQL, {"thread_id": thread_id})
+            else:
+                yield PreparedQuery(PRUNE_KEEP_LATEST_SQL, {"thread_id": thread_id})
+                yield PreparedQuery(REPAIR_THREAD_SQL, {"thread_id": thread_id})
+
+    def _op_delta_history(
+        self, config: RunnableConfig, channels: Sequence[str]
+    ) -> Steps[dict[str, Any]]:
+        if not channels:
+            return {}
+        found = (yield self._prepare_delta_history(config, channels))[-1] or {}
+        collected, seeds = self._walk_delta_history(config, channels, found)
+        seed_rows: list[Mapping[str, Any]] = []
+        if seeds:
+            seed_rows = (yield self._prepare_seed_blobs(config, seeds))[-1] or []
+        return self._delta_result(channels, collected, seed_rows)
+
+    @staticmethod
+    def _check_prune(thread_ids: Sequence[str], strategy: str) -> list[str]:
+        if isinstance(thread_ids, str):
+            raise TypeError("thread_ids must be a sequence of thread ids, not a str")
+        if strategy not in PRUNE_STRATEGIES:
+            raise ValueError(
+                f"unknown prune strategy {strategy!r} (use 'keep_latest' or 'delete')"
+            )
+        return [str(t) for t in thread_ids]
+
+
+def _key(record: Any) -> list[Any]:
+    """The key of a :class:`RecordID` as a list."""
+    return list(record.id)
