@@ -193,7 +193,7 @@ def results_of(raw: Mapping[str, Any]) -> list[Any]:
     In a failed transaction every statement reports an error; the one that
     says *why* is the first that is not "not executed".
     """
-    if "error" in raw and raw["error"]:
+    if raw.get("error"):
         err = raw["error"]
         message = err.get("message", str(err)) if isinstance(err, Mapping) else str(err)
         raise QueryFailed(message.strip(), retryable=_is_retryable(message))
@@ -317,9 +317,7 @@ class AsyncConnection:
                     raise
             except SurrealError as exc:
                 if not _is_retryable(str(exc)) or attempt >= MAX_RETRIES:
-                    raise StoreUnavailable(
-                        f"SurrealDB at {describe_url(self.url)}: {exc}"
-                    ) from exc
+                    raise StoreUnavailable(f"SurrealDB at {describe_url(self.url)}: {exc}") from exc
             attempt += 1
             await asyncio.sleep(_backoff(attempt))
 
@@ -381,9 +379,7 @@ class SyncConnection:
                     raise
             except SurrealError as exc:
                 if not _is_retryable(str(exc)) or attempt >= MAX_RETRIES:
-                    raise StoreUnavailable(
-                        f"SurrealDB at {describe_url(self.url)}: {exc}"
-                    ) from exc
+                    raise StoreUnavailable(f"SurrealDB at {describe_url(self.url)}: {exc}") from exc
             attempt += 1
             time.sleep(_backoff(attempt))
 
@@ -464,7 +460,6 @@ async def connect(
             _REGISTRY[key] = shared
     if path is not None:
         _write_owner(path)
-    log.debug("surrealdb.connected", url=describe_url(settings.url), kind="async")
     return AsyncConnection(shared)
 
 

@@ -50,7 +50,9 @@ class SurrealSaver(BaseSurrealSaver):
     works too; prefer :class:`AsyncSurrealSaver` in async programs.
     """
 
-    def __init__(self, conn: SyncConnection | Any, *, serde: SerializerProtocol | None = None) -> None:
+    def __init__(
+        self, conn: SyncConnection | Any, *, serde: SerializerProtocol | None = None
+    ) -> None:
         """Use an open connection: ours from ``sentient_graph.db.connect_sync`` or an SDK ``Surreal``."""
         super().__init__(serde=serde)
         self.conn = wrap_sync(conn)

@@ -21,11 +21,13 @@ read, the same cost with 10 or 100,000 checkpoints of history.
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
     WRITES_IDX_MAP,
     BaseCheckpointSaver,
@@ -38,8 +40,7 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
-from langchain_core.runnables import RunnableConfig
-from surrealdb import RecordID
+from surrealdb import Null, RecordID
 
 from sentient_graph.errors import SerializationFailed, StoreUnavailable
 
@@ -135,7 +136,9 @@ GET_BY_ID_SQL = (
 
 # Sources of a listing, by how much of the key the caller gave.
 _LIST_FROM_NS = "checkpoint:[$thread_id, $checkpoint_ns, NONE]..[$thread_id, $checkpoint_ns, ..]"
-_LIST_FROM_NS_BEFORE = "checkpoint:[$thread_id, $checkpoint_ns, NONE]..[$thread_id, $checkpoint_ns, $before]"
+_LIST_FROM_NS_BEFORE = (
+    "checkpoint:[$thread_id, $checkpoint_ns, NONE]..[$thread_id, $checkpoint_ns, $before]"
+)
 _LIST_FROM_THREAD = "checkpoint:[$thread_id, NONE]..[$thread_id, ..]"
 _LIST_FROM_ALL = "checkpoint"
 
@@ -290,10 +293,8 @@ def _filterable(value: Any) -> Any:
     ``None`` from objects, so those become strings / ``NULL`` here and in
     filter values alike.
     """
-    from surrealdb import Null
-
     if value is None:
-        return Null()
+        return Null
     if isinstance(value, bool | float | str):
         return value
     if isinstance(value, int):
@@ -352,6 +353,19 @@ class BaseSurrealSaver(BaseCheckpointSaver[str]):
                 "store JSON-like values, pydantic models or dataclasses in graph state"
             ) from exc
 
+    def _dump_metadata(self, metadata: Mapping[str, Any]) -> tuple[str, bytes]:
+        # Metadata is JSON-like by contract, and may hold integers msgpack cannot
+        # (beyond 64 bits); JSON carries those, and the serializer reads "json" back.
+        try:
+            return self.serde.dumps_typed(metadata)
+        except Exception:
+            try:
+                return "json", json.dumps(metadata).encode()
+            except (TypeError, ValueError) as exc:
+                raise SerializationFailed(
+                    f"cannot serialise checkpoint metadata: {exc}; keep metadata JSON-like"
+                ) from exc
+
     def _load(self, type_: str, data: bytes | None) -> Any:
         return self.serde.loads_typed((type_, data if data is not None else b""))
 
@@ -392,7 +406,7 @@ class BaseSurrealSaver(BaseCheckpointSaver[str]):
             )
         cp_type, cp_data = self._dump(stored, "checkpoint")
         full_metadata = get_serializable_checkpoint_metadata(config, metadata)
-        md_type, md_data = self._dump(full_metadata, "checkpoint metadata")
+        md_type, md_data = self._dump_metadata(full_metadata)
         run_id = full_metadata.get("run_id")
         row = {
             "thread_id": thread_id,
@@ -449,7 +463,8 @@ class BaseSurrealSaver(BaseCheckpointSaver[str]):
             type_, data = self._dump(value, f"write to channel {channel!r}")
             row = {
                 "id": RecordID(
-                    "checkpoint_write", [thread_id, checkpoint_ns, checkpoint_id, str(task_id), slot]
+                    "checkpoint_write",
+                    [thread_id, checkpoint_ns, checkpoint_id, str(task_id), slot],
                 ),
                 "thread_id": thread_id,
                 "checkpoint_ns": checkpoint_ns,
@@ -528,7 +543,9 @@ class BaseSurrealSaver(BaseCheckpointSaver[str]):
         for w in hydrated.get("writes") or []:
             key = (w["thread_id"], w["checkpoint_ns"], w["checkpoint_id"])
             writes_by_cp.setdefault(key, []).append(w)
-        return [self._tuple_from_row(row, blobs, writes_by_cp) for row in hydrated.get("page") or []]
+        return [
+            self._tuple_from_row(row, blobs, writes_by_cp) for row in hydrated.get("page") or []
+        ]
 
     def _tuple_from_row(
         self,
@@ -679,9 +696,7 @@ class BaseSurrealSaver(BaseCheckpointSaver[str]):
             "checkpoints": [moved(r, "checkpoint") for r in thread.get("checkpoints") or []],
             "blobs": [moved(r, "checkpoint_blob") for r in thread.get("blobs") or []],
             "writes": [moved(r, "checkpoint_write") for r in thread.get("writes") or []],
-            "latest": [
-                moved(r, "checkpoint_latest") for r in thread.get("latest") or []
-            ],
+            "latest": [moved(r, "checkpoint_latest") for r in thread.get("latest") or []],
         }
 
     # -- operations, written once without I/O ------------------------------------
@@ -738,7 +753,9 @@ class BaseSurrealSaver(BaseCheckpointSaver[str]):
             raise TypeError("run_ids must be a sequence of run ids, not a str")
         if not run_ids:
             return
-        rows = (yield PreparedQuery(SELECT_RUN_CHECKPOINTS_SQL, {"run_ids": [str(r) for r in run_ids]}))[-1] or []
+        rows = (
+            yield PreparedQuery(SELECT_RUN_CHECKPOINTS_SQL, {"run_ids": [str(r) for r in run_ids]})
+        )[-1] or []
         if not rows:
             return
         keys = [[r["thread_id"], r["checkpoint_ns"], r["checkpoint_id"]] for r in rows]
@@ -777,9 +794,7 @@ class BaseSurrealSaver(BaseCheckpointSaver[str]):
         if isinstance(thread_ids, str):
             raise TypeError("thread_ids must be a sequence of thread ids, not a str")
         if strategy not in PRUNE_STRATEGIES:
-            raise ValueError(
-                f"unknown prune strategy {strategy!r} (use 'keep_latest' or 'delete')"
-            )
+            raise ValueError(f"unknown prune strategy {strategy!r} (use 'keep_latest' or 'delete')")
         return [str(t) for t in thread_ids]
 
 

@@ -8,7 +8,6 @@ exercises the synchronous code path.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
