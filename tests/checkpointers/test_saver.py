@@ -313,3 +313,35 @@ async def test_delta_channel_history_matches_the_reference_walk(driver: Driver) 
         assert ours == reference
         checked += bool(reference["log"]["writes"]) or "seed" in reference["log"]
     assert checked >= 4  # the comparison covered histories with seeds and writes
+
+
+def test_a_killed_process_loses_no_committed_checkpoint(tmp_path: Path) -> None:
+    url = f"surrealkv://{tmp_path / 'store'}"
+    script = textwrap.dedent(
+        f"""
+        import os, signal
+        from langgraph.checkpoint.base import empty_checkpoint
+        from checkpointers.surrealdb import SurrealSaver
+
+        saver_cm = SurrealSaver.from_conn_string({url!r})
+        saver = saver_cm.__enter__()
+        saver.setup()
+        cfg = {{"configurable": {{"thread_id": "killed", "checkpoint_ns": ""}}}}
+        for i in range(200):
+            cp = empty_checkpoint()
+            cp["channel_values"] = {{"i": i}}
+            cp["channel_versions"] = {{"i": i + 1}}
+            saver.put(cfg, cp, {{"step": i}}, {{"i": i + 1}})
+        os.kill(os.getpid(), signal.SIGKILL)  # no close, no flush, no atexit
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=120
+    )
+    assert done.returncode == -9, done.stderr
+    # The lock died with the process: the store opens at once, with every commit.
+    with SurrealSaver.from_conn_string(url) as saver:
+        listed = list(saver.list({"configurable": {"thread_id": "killed"}}))
+        assert len(listed) == 200
+        latest = saver.get_tuple({"configurable": {"thread_id": "killed"}})
+        assert latest is not None and latest.checkpoint["channel_values"] == {"i": 199}
