@@ -9,9 +9,12 @@ and nothing else.
 from __future__ import annotations
 
 __all__ = [
+    "AgentTimeout",
     "ConfigError",
     "GraphLoadError",
     "RedisUnavailable",
+    "RunCancelled",
+    "RunFailed",
     "RunNotActive",
     "SentientError",
     "SerializationFailed",
@@ -58,3 +61,56 @@ class RedisUnavailable(SentientError, ConnectionError):
 
 class SerializationFailed(SentientError, TypeError):
     """A value in the graph state could not be serialised for the checkpoint."""
+
+
+class AgentTimeout(SentientError, TimeoutError):
+    """An agent (a node made with ``@agent``) ran longer than its ``timeout``.
+
+    Attributes:
+        agent: The agent's name, which is also its node name.
+        timeout: The limit, in seconds, that was exceeded.
+    """
+
+    def __init__(self, agent: str, timeout: float) -> None:
+        self.agent = agent
+        self.timeout = timeout
+        # One argument only: OSError (TimeoutError's base) reads two as (errno, strerror).
+        super().__init__(
+            f"agent {agent!r} timed out after {timeout:g}s "
+            f"(raise @agent({agent!r}, timeout=...) or make the agent faster)"
+        )
+
+    def __reduce__(self) -> tuple[type[AgentTimeout], tuple[str, float]]:
+        # Checkpoint writes and process pools pickle errors; rebuild from our fields.
+        return (type(self), (self.agent, self.timeout))
+
+
+class RunFailed(SentientError, RuntimeError):
+    """A run ended with an exception; the original is the ``__cause__``.
+
+    Attributes:
+        thread_id: The thread of the run; resume it with ``resume(thread_id)``.
+        run_id: The run that failed.
+        node: The node that raised, when known.
+    """
+
+    def __init__(
+        self, message: str, *, thread_id: str, run_id: str, node: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.thread_id = thread_id
+        self.run_id = run_id
+        self.node = node
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_run_error, (type(self), str(self), self.thread_id, self.run_id, self.node))
+
+
+class RunCancelled(RunFailed):
+    """A run was cancelled before it finished; its last checkpoint is kept for ``resume``."""
+
+
+def _rebuild_run_error(
+    cls: type[RunFailed], message: str, thread_id: str, run_id: str, node: str | None
+) -> RunFailed:
+    return cls(message, thread_id=thread_id, run_id=run_id, node=node)
