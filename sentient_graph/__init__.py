@@ -11,9 +11,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from sentient_graph.errors import (
+    AgentTimeout,
     ConfigError,
     GraphLoadError,
     RedisUnavailable,
+    RunCancelled,
+    RunFailed,
     RunNotActive,
     SentientError,
     SerializationFailed,
@@ -25,6 +28,7 @@ from sentient_graph.errors import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AgentTimeout",
     "ConfigError",
     "Engine",
     "Event",
@@ -32,6 +36,8 @@ __all__ = [
     "GraphLoadError",
     "Priority",
     "RedisUnavailable",
+    "RunCancelled",
+    "RunFailed",
     "RunNotActive",
     "SentientError",
     "SerializationFailed",
@@ -39,7 +45,9 @@ __all__ = [
     "StoreUnavailable",
     "ThreadNotFound",
     "__version__",
+    "add_agent",
     "agent",
+    "progress",
 ]
 
 _LAZY = {
@@ -48,10 +56,12 @@ _LAZY = {
     "EventType": "sentient_graph.events",
     "Priority": "sentient_graph.events",
     "agent": "sentient_graph.agents",
+    "add_agent": "sentient_graph.agents",
+    "progress": "sentient_graph.agents",
 }
 
 if TYPE_CHECKING:
-    from sentient_graph.agents import agent
+    from sentient_graph.agents import add_agent, agent, progress
     from sentient_graph.events import Event, EventType, Priority
     from sentient_graph.runner import Engine
 
