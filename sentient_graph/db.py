@@ -98,7 +98,7 @@ def _store_path(url: str) -> Path | None:
     scheme = _scheme(url)
     if scheme not in PERSISTENT_EMBEDDED:
         return None
-    raw = url.split("://", 1)[1]
+    raw = url.split("://", 1)[1].split("?", 1)[0]
     if not raw:
         raise ConfigError(f"{url!r} names no path (try surrealkv://.sentient/store)")
     return Path(raw).expanduser().resolve()
@@ -109,7 +109,9 @@ def _sdk_url(url: str) -> str:
     path = _store_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        return f"{scheme}://{path}"
+        # Engine options ride along as query parameters, e.g. ?sync=never.
+        query = url.split("?", 1)[1] if "?" in url else ""
+        return f"{scheme}://{path}" + (f"?{query}" if query else "")
     if scheme == "mem":
         return "mem://"
     return url

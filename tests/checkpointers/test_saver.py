@@ -345,3 +345,13 @@ def test_a_killed_process_loses_no_committed_checkpoint(tmp_path: Path) -> None:
         assert len(listed) == 200
         latest = saver.get_tuple({"configurable": {"thread_id": "killed"}})
         assert latest is not None and latest.checkpoint["channel_values"] == {"i": 199}
+
+
+def test_engine_options_in_the_url_do_not_change_the_store_path(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    with SurrealSaver.from_conn_string(f"surrealkv://{store}") as saver:
+        saver.setup()
+        saver.put(config("opts"), checkpoint_with({"v": 1}, {"v": 1}), {}, {"v": 1})
+    with SurrealSaver.from_conn_string(f"surrealkv://{store}?sync=never") as saver:
+        assert saver.get_tuple(config("opts")) is not None
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["store"]
