@@ -227,15 +227,31 @@ def _backoff(attempt: int) -> float:
 
 @dataclass
 class _Shared:
-    """One SDK connection and everyone who holds it."""
+    """One SDK connection and everyone who holds it.
+
+    ``kind`` is ``"blocking"`` for the embedded engine, whose one blocking
+    SDK connection serves sync and async callers alike, and ``"async"`` /
+    ``"sync"`` for a server.
+    """
 
     sdk: Any
     settings: SurrealSettings
     path: Path | None
-    kind: str  # "async" | "sync"
+    kind: str
     refs: int = 0
     key: tuple[str, str] | None = None
+    owned: bool = True
+    # Serialises calls into the SDK connection, which is not safe to share
+    # between threads.
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def query_blocking(self, sql: str, vars: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            return self.sdk.query_raw(sql, vars)  # type: ignore[no-any-return]
+
+    def close_blocking(self) -> None:
+        with contextlib.suppress(Exception), self.lock:
+            self.sdk.close()
 
 
 _REGISTRY: dict[tuple[str, str], _Shared] = {}
@@ -256,36 +272,40 @@ def _registry_key(path: Path | None) -> tuple[str, str] | None:
     return ("store", str(path)) if path is not None else None
 
 
-def _check_shared(shared: _Shared, settings: SurrealSettings, kind: str) -> None:
-    if shared.kind != kind:
-        raise StoreLocked(
-            f"the embedded store {settings.url} is already open in this process through a "
-            f"{shared.kind} connection; use one kind (sync or async) per process for an "
-            "embedded store, or a SurrealDB server"
-        )
-    if (shared.settings.namespace, shared.settings.database) != (
-        settings.namespace,
-        settings.database,
-    ):
-        raise ConfigError(
-            f"the embedded store {settings.url} is open in this process with namespace "
-            f"{shared.settings.namespace!r}/database {shared.settings.database!r}; one process "
-            f"shares one connection per store, so it cannot also use "
-            f"{settings.namespace!r}/{settings.database!r}"
-        )
+def _release(shared: _Shared) -> bool:
+    """Drop one holder; True when it was the last and the SDK connection must close."""
+    with _REGISTRY_LOCK:
+        shared.refs -= 1
+        last = shared.refs <= 0 and shared.owned
+        if last:
+            _forget(shared)
+    return last
+
+
+def _after_close(shared: _Shared) -> None:
+    if shared.path is not None:
+        _clear_owner(shared.path)
+    # Let the engine's handle be freed now, while the interpreter is whole:
+    # freed at interpreter exit, its worker threads can abort the process.
+    shared.sdk = None
 
 
 def _map_open_error(exc: BaseException, settings: SurrealSettings, path: Path | None) -> Exception:
     text = str(exc)
     if path is not None and "already locked" in text:
         return _locked_error(settings.url, path)
-    return StoreUnavailable(
-        f"cannot open SurrealDB at {describe_url(settings.url)}: {text.splitlines()[0] if text else type(exc).__name__}"
-    )
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return StoreUnavailable(f"cannot open SurrealDB at {describe_url(settings.url)}: {first}")
 
 
 class AsyncConnection:
-    """An open SurrealDB connection for async code; close with :meth:`aclose`."""
+    """An open SurrealDB connection for async code; close with :meth:`aclose`.
+
+    On the embedded engine, queries run on the caller's thread when the
+    connection is free (an embedded query is a function call: a hop to another
+    thread would cost more than most queries) and on a worker thread when it
+    is busy, so the event loop never waits on the lock.
+    """
 
     def __init__(self, shared: _Shared) -> None:
         self._shared = shared
@@ -305,14 +325,28 @@ class AsyncConnection:
         """The underlying ``surrealdb`` SDK connection."""
         return self._shared.sdk
 
+    async def _once(self, sql: str, vars: dict[str, Any]) -> dict[str, Any]:
+        shared = self._shared
+        if shared.kind == "async":
+            return await shared.sdk.query_raw(sql, vars)  # type: ignore[no-any-return]
+        if shared.lock.acquire(blocking=False):
+            try:
+                raw: dict[str, Any] = shared.sdk.query_raw(sql, vars)
+            finally:
+                shared.lock.release()
+            await asyncio.sleep(0)  # a yield point, as an awaited I/O call would be
+            return raw
+        return await asyncio.to_thread(shared.query_blocking, sql, vars)
+
     async def query(self, sql: str, vars: Mapping[str, Any] | None = None) -> list[Any]:
         """Run SurrealQL; return one result per statement; retry retryable conflicts."""
-        if self._closed:
+        if self._closed or self._shared.sdk is None:
             raise StoreUnavailable(f"connection to {describe_url(self.url)} is closed")
+        params = dict(vars or {})
         attempt = 0
         while True:
             try:
-                raw = await self._shared.sdk.query_raw(sql, dict(vars or {}))
+                raw = await self._once(sql, params)
                 return results_of(raw)
             except QueryFailed as exc:
                 if not exc.retryable or attempt >= MAX_RETRIES:
@@ -329,16 +363,14 @@ class AsyncConnection:
             return
         self._closed = True
         shared = self._shared
-        with _REGISTRY_LOCK:
-            shared.refs -= 1
-            last = shared.refs <= 0
-            if last:
-                _forget(shared)
-        if last:
+        if not _release(shared):
+            return
+        if shared.kind == "async":
             with contextlib.suppress(Exception):
                 await shared.sdk.close()
-            if shared.path is not None:
-                _clear_owner(shared.path)
+        else:
+            await asyncio.to_thread(shared.close_blocking)
+        _after_close(shared)
 
     async def __aenter__(self) -> AsyncConnection:
         return self
@@ -368,14 +400,13 @@ class SyncConnection:
 
     def query(self, sql: str, vars: Mapping[str, Any] | None = None) -> list[Any]:
         """Run SurrealQL; return one result per statement; retry retryable conflicts."""
-        if self._closed:
+        if self._closed or self._shared.sdk is None:
             raise StoreUnavailable(f"connection to {describe_url(self.url)} is closed")
+        params = dict(vars or {})
         attempt = 0
         while True:
             try:
-                with self._shared.lock:
-                    raw = self._shared.sdk.query_raw(sql, dict(vars or {}))
-                return results_of(raw)
+                return results_of(self._shared.query_blocking(sql, params))
             except QueryFailed as exc:
                 if not exc.retryable or attempt >= MAX_RETRIES:
                     raise
@@ -386,20 +417,14 @@ class SyncConnection:
             time.sleep(_backoff(attempt))
 
     def close(self) -> None:
+        """Release this handle; the SDK connection closes with its last holder."""
         if self._closed:
             return
         self._closed = True
         shared = self._shared
-        with _REGISTRY_LOCK:
-            shared.refs -= 1
-            last = shared.refs <= 0
-            if last:
-                _forget(shared)
-        if last:
-            with contextlib.suppress(Exception):
-                shared.sdk.close()
-            if shared.path is not None:
-                _clear_owner(shared.path)
+        if _release(shared):
+            shared.close_blocking()
+            _after_close(shared)
 
     def __enter__(self) -> SyncConnection:
         return self
@@ -412,6 +437,57 @@ def _signin_vars(settings: SurrealSettings) -> dict[str, Any] | None:
     if not settings.username:
         return None
     return {"username": settings.username, "password": settings.password or ""}
+
+
+def _share_or_none(
+    settings: SurrealSettings, key: tuple[str, str] | None, kind: str
+) -> _Shared | None:
+    """The connection this process already has to an embedded store, if any."""
+    if key is None:
+        return None
+    with _REGISTRY_LOCK:
+        shared = _REGISTRY.get(key)
+        if shared is None:
+            return None
+        if (shared.settings.namespace, shared.settings.database) != (
+            settings.namespace,
+            settings.database,
+        ):
+            raise ConfigError(
+                f"the embedded store {settings.url} is open in this process with namespace "
+                f"{shared.settings.namespace!r}/database {shared.settings.database!r}; one process "
+                f"shares one connection per store, so it cannot also use "
+                f"{settings.namespace!r}/{settings.database!r}"
+            )
+        shared.refs += 1
+        return shared
+
+
+def _open_blocking(settings: SurrealSettings, path: Path | None) -> Any:
+    """Open a blocking SDK connection (the embedded engine, or a server for sync code)."""
+    try:
+        sdk = Surreal(_sdk_url(settings.url))
+        sdk.connect()
+        creds = _signin_vars(settings)
+        if creds and not is_embedded(settings.url):
+            sdk.signin(creds)
+        sdk.use(settings.namespace, settings.database)
+    except (SurrealError, OSError, RuntimeError) as exc:
+        raise _map_open_error(exc, settings, path) from None
+    return sdk
+
+
+def _register(
+    sdk: Any, settings: SurrealSettings, path: Path | None, kind: str, key: tuple[str, str] | None
+) -> _Shared:
+    shared = _Shared(sdk=sdk, settings=settings, path=path, kind=kind, refs=1, key=key)
+    with _REGISTRY_LOCK:
+        _OPEN.append(shared)
+        if key is not None:
+            _REGISTRY[key] = shared
+    if path is not None:
+        _write_owner(path)
+    return shared
 
 
 async def connect(
@@ -438,31 +514,22 @@ async def connect(
     )
     path = _store_path(settings.url)
     key = _registry_key(path)
-    if key is not None:
-        with _REGISTRY_LOCK:
-            shared = _REGISTRY.get(key)
-            if shared is not None:
-                _check_shared(shared, settings, "async")
-                shared.refs += 1
-                return AsyncConnection(shared)
-    sdk_url = _sdk_url(settings.url)
+    shared = _share_or_none(settings, key, "async")
+    if shared is not None:
+        return AsyncConnection(shared)
+    if is_embedded(settings.url):
+        sdk = await asyncio.to_thread(_open_blocking, settings, path)
+        return AsyncConnection(_register(sdk, settings, path, "blocking", key))
     try:
-        sdk = AsyncSurreal(sdk_url)
+        sdk = AsyncSurreal(_sdk_url(settings.url))
         await sdk.connect()
         creds = _signin_vars(settings)
-        if creds and not is_embedded(settings.url):
+        if creds:
             await sdk.signin(creds)
         await sdk.use(settings.namespace, settings.database)
     except (SurrealError, OSError, RuntimeError) as exc:
         raise _map_open_error(exc, settings, path) from None
-    shared = _Shared(sdk=sdk, settings=settings, path=path, kind="async", refs=1, key=key)
-    with _REGISTRY_LOCK:
-        _OPEN.append(shared)
-        if key is not None:
-            _REGISTRY[key] = shared
-    if path is not None:
-        _write_owner(path)
-    return AsyncConnection(shared)
+    return AsyncConnection(_register(sdk, settings, path, "async", key))
 
 
 def connect_sync(
@@ -473,37 +540,18 @@ def connect_sync(
     username: str | None = None,
     password: str | None = None,
 ) -> SyncConnection:
-    """Blocking twin of :func:`connect`."""
+    """Blocking twin of :func:`connect`; shares the embedded store's connection with it."""
     settings = SurrealSettings.resolve(
         url, namespace=namespace, database=database, username=username, password=password
     )
     path = _store_path(settings.url)
     key = _registry_key(path)
-    if key is not None:
-        with _REGISTRY_LOCK:
-            shared = _REGISTRY.get(key)
-            if shared is not None:
-                _check_shared(shared, settings, "sync")
-                shared.refs += 1
-                return SyncConnection(shared)
-    sdk_url = _sdk_url(settings.url)
-    try:
-        sdk = Surreal(sdk_url)
-        sdk.connect()
-        creds = _signin_vars(settings)
-        if creds and not is_embedded(settings.url):
-            sdk.signin(creds)
-        sdk.use(settings.namespace, settings.database)
-    except (SurrealError, OSError, RuntimeError) as exc:
-        raise _map_open_error(exc, settings, path) from None
-    shared = _Shared(sdk=sdk, settings=settings, path=path, kind="sync", refs=1, key=key)
-    with _REGISTRY_LOCK:
-        _OPEN.append(shared)
-        if key is not None:
-            _REGISTRY[key] = shared
-    if path is not None:
-        _write_owner(path)
-    return SyncConnection(shared)
+    shared = _share_or_none(settings, key, "sync")
+    if shared is not None:
+        return SyncConnection(shared)
+    sdk = _open_blocking(settings, path)
+    kind = "blocking" if is_embedded(settings.url) else "sync"
+    return SyncConnection(_register(sdk, settings, path, kind, key))
 
 
 def _unowned(sdk: Any, kind: str) -> _Shared:
@@ -512,8 +560,7 @@ def _unowned(sdk: Any, kind: str) -> _Shared:
         namespace=getattr(sdk, "namespace", None) or "?",
         database=getattr(sdk, "database", None) or "?",
     )
-    # refs starts at 2 so that closing the wrapper never closes the caller's connection.
-    return _Shared(sdk=sdk, settings=settings, path=None, kind=kind, refs=2)
+    return _Shared(sdk=sdk, settings=settings, path=None, kind=kind, refs=1, owned=False)
 
 
 def wrap_async(sdk: Any) -> AsyncConnection:
@@ -535,16 +582,17 @@ def wrap_sync(sdk: Any) -> SyncConnection:
 
 @atexit.register
 def _close_leftovers() -> None:
-    """Close embedded stores still open at exit: the engine can abort (exit 134) otherwise."""
+    """Close connections still open at exit: the engine can abort (exit 134) otherwise."""
     with _REGISTRY_LOCK:
         leftovers = list(_OPEN)
         _OPEN.clear()
         _REGISTRY.clear()
     for shared in leftovers:
-        with contextlib.suppress(Exception):
-            if shared.kind == "async":
+        if shared.sdk is None:
+            continue
+        if shared.kind == "async":
+            with contextlib.suppress(Exception):
                 asyncio.run(shared.sdk.close())
-            else:
-                shared.sdk.close()
-        if shared.path is not None:
-            _clear_owner(shared.path)
+        else:
+            shared.close_blocking()
+        _after_close(shared)

@@ -120,16 +120,13 @@ WRITE_FIELDS = (
     "thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, value"
 )
 
-# One checkpoint with its channel values and writes, in one round trip.
-_GET_TAIL_SQL = f"""
-LET $page = (SELECT VALUE [{PAGE_FIELDS}] FROM checkpoint:[$thread_id, $checkpoint_ns, $checkpoint_id]);
-RETURN [
-    $page,
-    (SELECT VALUE [{BLOB_FIELDS}] FROM ($page[0][8] ?? []).map(|$k|
-        type::record('checkpoint_blob', [$thread_id, $checkpoint_ns, $k[0], $k[1]]))),
-    (SELECT VALUE [{WRITE_FIELDS}]
-        FROM checkpoint_write:[$thread_id, $checkpoint_ns, $checkpoint_id, NONE]..[$thread_id, $checkpoint_ns, $checkpoint_id, ..])
-];
+# One checkpoint with its channel values (followed through the `blobs` record
+# links) and its writes, in one round trip. Plain `SELECT *` with FETCH costs the
+# engine a third of an array projection plus a closure over the blob keys.
+_GET_TAIL_SQL = """
+SELECT * OMIT metadata, blob_keys FROM checkpoint:[$thread_id, $checkpoint_ns, $checkpoint_id] FETCH blobs;
+SELECT task_id, task_path, idx, channel, type, value
+    FROM checkpoint_write:[$thread_id, $checkpoint_ns, $checkpoint_id, NONE]..[$thread_id, $checkpoint_ns, $checkpoint_id, ..];
 """
 
 GET_LATEST_SQL = (
@@ -444,6 +441,12 @@ class BaseSurrealSaver(BaseCheckpointSaver[str]):
                 [channel, _str_version(version)]
                 for channel, version in checkpoint["channel_versions"].items()
             ],
+            "blobs": [
+                RecordID(
+                    "checkpoint_blob", [thread_id, checkpoint_ns, channel, _str_version(version)]
+                )
+                for channel, version in checkpoint["channel_versions"].items()
+            ],
         }
         # NONE fields are dropped by CBOR; keep the row free of them explicitly.
         row = {k: v for k, v in row.items() if v is not None}
@@ -726,10 +729,18 @@ class BaseSurrealSaver(BaseCheckpointSaver[str]):
     def _copy_rows(thread: Mapping[str, Any], target: str) -> dict[str, Any]:
         """Rewrite every record of a thread (from ``SELECT_THREAD_SQL``) for ``target``."""
 
+        def relinked(link: Any) -> Any:
+            key = _key(link)
+            key[0] = target
+            return RecordID("checkpoint_blob", key)
+
         def moved(row: Mapping[str, Any], table: str) -> dict[str, Any]:
             key = _key(row["id"])
             key[0] = target
-            return {**row, "id": RecordID(table, key), "thread_id": target}
+            out = {**row, "id": RecordID(table, key), "thread_id": target}
+            if "blobs" in row:
+                out["blobs"] = [relinked(link) for link in row["blobs"] or []]
+            return out
 
         return {
             "target": target,
@@ -752,9 +763,47 @@ class BaseSurrealSaver(BaseCheckpointSaver[str]):
                 yield PreparedQuery(sql + RECORD_MIGRATION_SQL, {"version": version})
 
     def _op_get_tuple(self, config: RunnableConfig) -> Steps[CheckpointTuple | None]:
-        page, blob_rows, write_rows = (yield self._prepare_get(config))[-1]
-        tuples = self._tuples_from(page, blob_rows, write_rows)
-        return tuples[0] if tuples else None
+        *_, found, writes = yield self._prepare_get(config)
+        if not found:
+            return None
+        cp = found[0]
+        thread_id, checkpoint_ns, checkpoint_id = (
+            cp["thread_id"],
+            cp["checkpoint_ns"],
+            cp["checkpoint_id"],
+        )
+        # Missing blobs (a version whose value was never stored) fetch as NONE.
+        blobs = [b for b in cp.get("blobs") or [] if isinstance(b, Mapping)]
+        row = [
+            thread_id,
+            checkpoint_ns,
+            checkpoint_id,
+            cp.get("parent_checkpoint_id"),
+            cp["type"],
+            cp["checkpoint"],
+            cp["metadata_type"],
+            cp["metadata_value"],
+            [[b["channel"], b["version"]] for b in blobs],
+        ]
+        blob_rows = [
+            [thread_id, checkpoint_ns, b["channel"], b["version"], b["type"], b["value"]]
+            for b in blobs
+        ]
+        write_rows = [
+            [
+                thread_id,
+                checkpoint_ns,
+                checkpoint_id,
+                w["task_id"],
+                w.get("task_path", ""),
+                w["idx"],
+                w["channel"],
+                w["type"],
+                w["value"],
+            ]
+            for w in writes or []
+        ]
+        return self._tuples_from([row], blob_rows, write_rows)[0]
 
     def _op_list(
         self,

@@ -17,7 +17,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver, empty_checkpoint
 from langgraph.graph import START, StateGraph
 
 from checkpointers.surrealdb import MIGRATIONS, AsyncSurrealSaver, SurrealSaver
-from sentient_graph.errors import ConfigError, SerializationFailed, StoreLocked
+from sentient_graph.errors import ConfigError, SerializationFailed
 from tests.checkpointers.conftest import Driver, thread
 
 REPO = Path(__file__).resolve().parents[2]
@@ -187,14 +187,23 @@ def test_second_process_gets_a_one_line_error_naming_the_store(tmp_path: Path) -
         saver.setup()
 
 
-def test_second_connection_in_one_process_shares_or_refuses(tmp_path: Path) -> None:
+def test_savers_in_one_process_share_one_connection_to_a_store(tmp_path: Path) -> None:
+    # The engine admits one connection per store even within a process: sync
+    # and async savers on the same path share it.
     url = f"surrealkv://{tmp_path / 'store'}"
+
+    async def read_async() -> Any:
+        async with AsyncSurrealSaver.from_conn_string(url) as saver:
+            return await saver.aget_tuple(config("shared"))
+
     with SurrealSaver.from_conn_string(url) as a, SurrealSaver.from_conn_string(url) as b:
         a.setup()
         a.put(config("shared"), checkpoint_with({"v": 1}, {"v": 1}), {}, {"v": 1})
         assert b.get_tuple(config("shared")) is not None
-        with pytest.raises(StoreLocked, match="sync"):
-            asyncio.run(AsyncSurrealSaver.from_conn_string(url).__aenter__())
+        got = asyncio.run(read_async())
+        assert got is not None and got.checkpoint["channel_values"] == {"v": 1}
+        with pytest.raises(ConfigError, match="namespace"):
+            SurrealSaver.from_conn_string(url, namespace="other").__enter__()
 
 
 def test_persistence_across_a_process_restart(tmp_path: Path) -> None:
