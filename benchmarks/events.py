@@ -1,0 +1,498 @@
+"""Events benchmark: propagation latency across processes, sustained rate, cost on a graph run.
+
+Run (a Redis server must answer at --redis-url, default $REDIS_URL or 127.0.0.1:6379):
+
+    python benchmarks/events.py                      # full run, prints a Markdown section
+    python benchmarks/events.py --quick              # a smaller run to try it out
+    python benchmarks/events.py --markdown BENCHMARKS.md   # also replace "## Events" there
+
+What is measured:
+
+1. Latency, node transition -> subscriber in another process via Redis: the
+   publisher takes a monotonic timestamp, then emits the event through
+   ``RunEmitter`` (SurrealDB log write first, then Redis); a subprocess that
+   follows the thread with a follow-only ``EventBus`` notes when the parsed
+   event reaches its ``async for``. CLOCK_MONOTONIC is system-wide on Linux,
+   so the two processes share the clock. Events are paced (one every
+   ``--pace-ms``) so that this is propagation, not queueing. The same is
+   measured for bare redis-py pub/sub (bytes in, bytes out) for comparison.
+2. Sustained rate: events emitted back to back (one run, then 8 concurrent
+   runs) until the subscriber in the other process has them all.
+3. Cost on a graph run: the same 10-node graph, streamed with the engine's
+   modes, with a checkpointer, without events and with events (in-process
+   bus, and bus with Redis), median time per run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import operator
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Annotated, Any, TypedDict
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sentient_graph.db import connect  # noqa: E402
+from sentient_graph.events import TERMINAL_TYPES, EventBus, EventType, RunEmitter  # noqa: E402
+
+# -- the subscriber process ---------------------------------------------------
+
+
+async def subscriber(redis_url: str, prefix: str, thread: str, raw: bool) -> None:
+    """Follow a thread; print READY, then one JSON summary line when told to stop."""
+    latencies: list[int] = []
+    count = 0
+    last_ns = 0
+    if raw:
+        import redis.asyncio as redis_asyncio
+
+        client = redis_asyncio.Redis.from_url(redis_url)
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
+        await pubsub.subscribe(f"{prefix}:raw:{thread}")
+        print("READY", flush=True)
+        async for message in pubsub.listen():
+            now = time.monotonic_ns()
+            if message["type"] != "message":
+                continue
+            data = message["data"]
+            if data == b"stop":
+                break
+            latencies.append(now - int(data))
+        await pubsub.aclose()
+        await client.aclose()
+    else:
+        bus = await EventBus.open(None, redis_url=redis_url, prefix=prefix)
+        async with bus.subscribe(thread) as sub:
+            print("READY", flush=True)
+            async for event in sub:
+                now = time.monotonic_ns()
+                count += 1
+                last_ns = now
+                if "t0" in event.payload:
+                    latencies.append(now - int(event.payload["t0"]))
+                if event.type in TERMINAL_TYPES and event.payload.get("stop"):
+                    break
+        await bus.aclose()
+    print(json.dumps({"latencies_ns": latencies, "count": count, "last_ns": last_ns}), flush=True)
+
+
+class Follower:
+    """The subscriber subprocess, seen from the publisher."""
+
+    def __init__(self, redis_url: str, prefix: str, thread: str, raw: bool = False) -> None:
+        self.args = [
+            sys.executable,
+            "-u",
+            __file__,
+            "--role",
+            "subscriber",
+            "--redis-url",
+            redis_url,
+            "--prefix",
+            prefix,
+            "--thread",
+            thread,
+        ] + (["--raw"] if raw else [])
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def __aenter__(self) -> Follower:
+        self.proc = await asyncio.create_subprocess_exec(
+            *self.args,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+            limit=1 << 26,  # the summary line holds every latency
+        )
+        assert self.proc.stdout is not None
+        line = await asyncio.wait_for(self.proc.stdout.readline(), 60)
+        if line.strip() != b"READY":
+            raise RuntimeError(f"subscriber did not start: {line!r}")
+        return self
+
+    async def result(self) -> dict[str, Any]:
+        assert self.proc is not None and self.proc.stdout is not None
+        line = await asyncio.wait_for(self.proc.stdout.readline(), 300)
+        await self.proc.wait()
+        return json.loads(line)
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+# -- 1. latency ----------------------------------------------------------------
+
+
+async def latency(redis_url: str, n: int, pace_ms: float) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    conn = await connect("mem://", namespace="bench", database=uuid.uuid4().hex)
+    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    thread = "latency"
+    bus = await EventBus.open(conn, redis_url=redis_url, prefix=prefix)
+    try:
+        async with Follower(redis_url, prefix, thread) as follower:
+            emitter = RunEmitter(bus, thread_id=thread, run_id="r")
+            for _ in range(n):
+                await emitter.emit(
+                    EventType.NODE_STARTED, source="node", payload={"t0": time.monotonic_ns()}
+                )
+                await asyncio.sleep(pace_ms / 1000)  # pacing between transitions
+            await emitter.emit(EventType.RUN_COMPLETED, payload={"stop": True})
+            result = await follower.result()
+        ms = [v / 1e6 for v in result["latencies_ns"]]
+        out["sentient-graph bus (log write + Redis + parse)"] = summary(ms)
+        # The part of it that is the durable write alone, for the breakdown.
+        from sentient_graph.events import Event
+
+        writes = []
+        for i in range(n):
+            event = Event(type=EventType.NODE_STARTED, thread_id="w", run_id="r", seq=i + 1)
+            start = time.perf_counter_ns()
+            await bus.log.append(event)  # type: ignore[union-attr]
+            writes.append((time.perf_counter_ns() - start) / 1e6)
+        out["of which: one awaited INSERT into the embedded log (same process)"] = summary(writes)
+    finally:
+        await bus.aclose()
+        await conn.aclose()
+
+    import redis.asyncio as redis_asyncio
+
+    client = redis_asyncio.Redis.from_url(redis_url)
+    try:
+        async with Follower(redis_url, prefix, thread, raw=True) as follower:
+            channel = f"{prefix}:raw:{thread}"
+            for _ in range(n):
+                await client.publish(channel, str(time.monotonic_ns()))
+                await asyncio.sleep(pace_ms / 1000)
+            await client.publish(channel, b"stop")
+            result = await follower.result()
+        out["bare redis-py pub/sub (reference)"] = summary(
+            [v / 1e6 for v in result["latencies_ns"]]
+        )
+    finally:
+        await client.aclose()
+    return out
+
+
+def summary(ms: list[float]) -> dict[str, float]:
+    return {
+        "n": len(ms),
+        "p50": statistics.median(ms),
+        "p99": pct(ms, 0.99),
+        "max": max(ms),
+        "mean": statistics.fmean(ms),
+    }
+
+
+# -- 2. sustained rate -----------------------------------------------------------
+
+
+async def sustained(redis_url: str, n: int, runs: int, behind: bool = False) -> dict[str, float]:
+    conn = await connect("mem://", namespace="bench", database=uuid.uuid4().hex)
+    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    thread = "rate"
+    bus = await EventBus.open(conn, redis_url=redis_url, prefix=prefix)
+    try:
+        async with Follower(redis_url, prefix, thread) as follower:
+            emitters = [RunEmitter(bus, thread_id=thread, run_id=f"r{i}") for i in range(runs)]
+            per_run = n // runs
+            start = time.monotonic_ns()
+
+            async def one(emitter: RunEmitter) -> None:
+                for i in range(per_run):
+                    if behind:  # as stream chunks are: written behind the run
+                        await emitter.from_chunk("custom", {"node": "node", "i": i})
+                    else:  # as emit() is: each event durable before the next
+                        await emitter.emit(EventType.NODE_PROGRESS, source="node", payload={"i": i})
+
+            await asyncio.gather(*(one(e) for e in emitters))
+            emitted = time.monotonic_ns()
+            stopper = RunEmitter(bus, thread_id=thread, run_id="stop")
+            await stopper.emit(EventType.RUN_COMPLETED, payload={"stop": True})
+            result = await follower.result()
+    finally:
+        await bus.aclose()
+        await conn.aclose()
+    total = per_run * runs
+    return {
+        "events": total,
+        "runs": runs,
+        "mode": "from_chunk (written behind)" if behind else "emit (awaits durability)",
+        "emit_per_s": total / ((emitted - start) / 1e9),
+        "end_to_end_per_s": result["count"] / ((result["last_ns"] - start) / 1e9),
+        "received": result["count"] - 1,
+    }
+
+
+# -- 3. cost on a graph run ---------------------------------------------------------
+
+
+class State(TypedDict):
+    trail: Annotated[list[str], operator.add]
+
+
+def ten_node_graph(checkpointer: Any) -> Any:
+    from langgraph.graph import END, START, StateGraph
+
+    builder = StateGraph(State)
+    names = [f"n{i}" for i in range(10)]
+    for name in names:
+
+        def node(state: State, _name: str = name) -> dict[str, Any]:
+            return {"trail": [_name]}
+
+        builder.add_node(name, node)
+    builder.add_edge(START, names[0])
+    for a, b in itertools.pairwise(names):
+        builder.add_edge(a, b)
+    builder.add_edge(names[-1], END)
+    return builder.compile(checkpointer=checkpointer)
+
+
+MODES = ["tasks", "checkpoints", "custom"]
+
+
+async def graph_cost(redis_url: str, runs: int, saver_kind: str) -> dict[str, Any]:
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    conn = await connect("mem://", namespace="bench", database=uuid.uuid4().hex)
+    if saver_kind == "surrealdb":
+        from checkpointers.surrealdb import AsyncSurrealSaver
+
+        saver: Any = AsyncSurrealSaver(conn)
+        await saver.setup()
+    else:
+        saver = InMemorySaver()
+    graph = ten_node_graph(saver)
+    local = await EventBus.open(conn)
+    remote = await EventBus.open(conn, redis_url=redis_url, prefix=f"bench-{uuid.uuid4().hex[:8]}")
+    times: dict[str, list[float]] = {"no events": [], "bus in-process": [], "bus + Redis": []}
+    events_per_run = 0
+
+    async def once(label: str, i: int) -> None:
+        nonlocal events_per_run
+        thread = f"{label}-{i}-{uuid.uuid4().hex[:6]}"
+        config = {"configurable": {"thread_id": thread}}
+        bus = {"bus in-process": local, "bus + Redis": remote}.get(label)
+        start = time.perf_counter()
+        if bus is None:
+            async for _ in graph.astream({"trail": []}, config, stream_mode=MODES):
+                pass
+        else:
+            emitter = RunEmitter(bus, thread_id=thread, run_id=uuid.uuid4().hex)
+            await emitter.emit(EventType.RUN_STARTED)
+            async for item in graph.astream({"trail": []}, config, stream_mode=MODES):
+                await emitter.from_item(item)
+            await emitter.emit(EventType.RUN_COMPLETED)
+            events_per_run = emitter.seq
+        times[label].append((time.perf_counter() - start) * 1000)
+
+    try:
+        for i in range(5):  # warm-up
+            for label in times:
+                await once(label, -i - 1)
+        for label in times:
+            times[label].clear()
+        for i in range(runs):  # interleaved so that drift hits every variant alike
+            for label in times:
+                await once(label, i)
+        await remote.flush()
+    finally:
+        await remote.aclose()
+        await local.aclose()
+        await conn.aclose()
+    base = statistics.median(times["no events"])
+    return {
+        "saver": saver_kind,
+        "runs": runs,
+        "events_per_run": events_per_run,
+        "median_ms": {label: statistics.median(v) for label, v in times.items()},
+        "overhead_pct": {
+            label: (statistics.median(v) / base - 1) * 100
+            for label, v in times.items()
+            if label != "no events"
+        },
+    }
+
+
+# -- report ---------------------------------------------------------------------------
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        redis_version = subprocess.run(
+            ["redis-server", "--version"], capture_output=True, text=True, check=False
+        ).stdout.split()[2]
+    except (OSError, IndexError):
+        redis_version = "?"
+    import hiredis
+    import langgraph
+    import redis
+    import surrealdb
+
+    return (
+        f"{cpu}, {os.cpu_count()} CPUs, Linux {platform.release()}, Python {platform.python_version()}; "
+        f"SurrealDB SDK {getattr(surrealdb, '__version__', '3.0.0b10')} embedded `mem://`; Redis server {redis_version} on loopback; "
+        f"redis-py {redis.__version__} + hiredis {hiredis.__version__}; langgraph {getattr(langgraph, '__version__', '1.2')}"
+    )
+
+
+def goals(lat: dict[str, dict[str, float]], graphs: list[dict[str, Any]]) -> str:
+    bus = next(iter(lat.values()))
+    worst = max(max(g["overhead_pct"].values()) for g in graphs)
+    met = bus["p50"] <= 1.0 and bus["p99"] <= 5.0 and worst <= 10.0
+    return (
+        f"Goals of issue 3 (p50 <= 1 ms, p99 <= 5 ms, graph overhead <= 10%): "
+        f"{'met' if met else 'NOT met'} here (p50 {bus['p50']:.2f} ms, p99 {bus['p99']:.2f} ms, "
+        f"overhead up to {worst:.0f}%)."
+    )
+
+
+def markdown(
+    command: str,
+    lat: dict[str, dict[str, float]],
+    rates: list[dict[str, float]],
+    graphs: list[dict[str, Any]],
+) -> str:
+    lines = [
+        "## Events",
+        "",
+        f"Command: `{command}`  ",
+        f"Machine: {machine()}. Other work was running on the machine at the same time.",
+        "",
+        goals(lat, graphs),
+        "",
+        "### Node transition -> subscriber in another process (via Redis)",
+        "",
+        "| path | events | p50 ms | p99 ms | max ms | mean ms |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for label, s in lat.items():
+        lines.append(
+            f"| {label} | {s['n']:.0f} | {s['p50']:.3f} | {s['p99']:.3f} | {s['max']:.2f} | {s['mean']:.3f} |"
+        )
+    lines += [
+        "",
+        "The bus path is: build the event, write it to the SurrealDB event log (awaited,",
+        "durable first), hand it to the outbox task, one Redis pipeline (XADD to the thread's",
+        "stream, then PUBLISH), parse and order it in the subscriber. Events paced one per",
+        "`--pace-ms` (1 ms) so that this is propagation, not queueing.",
+        "",
+        "### Sustained rate (emitted back to back, received by the other process)",
+        "",
+        "| how | concurrent runs | events | emitted/s | end to end/s |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for r in rates:
+        lines.append(
+            f"| {r['mode']} | {r['runs']:.0f} | {r['events']:.0f} | {r['emit_per_s']:,.0f} "
+            f"| {r['end_to_end_per_s']:,.0f} |"
+        )
+    lines += [
+        "",
+        "Concurrent runs share log writes (group commit: one `INSERT` for what is waiting).",
+        '"end to end" counts until the other process has received the last event.',
+        "",
+        "### Cost of events on a 10-node graph run",
+        "",
+        "| checkpointer | runs | events/run | no events ms | bus in-process ms (overhead) | bus + Redis ms (overhead) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for g in graphs:
+        m, o = g["median_ms"], g["overhead_pct"]
+        lines.append(
+            f"| {g['saver']} | {g['runs']} | {g['events_per_run']} | {m['no events']:.2f} | "
+            f"{m['bus in-process']:.2f} (+{o['bus in-process']:.0f}%) | {m['bus + Redis']:.2f} (+{o['bus + Redis']:.0f}%) |"
+        )
+    lines += [
+        "",
+        'Medians; each variant streams with `stream_mode=["tasks", "checkpoints", "custom"]`;',
+        "runs interleaved. Chunk events are written behind the run (group commit, in order,",
+        "published only once durable); `run_started`/`run_completed` wait until durable.",
+        "The cost is the embedded engine's per-`INSERT` work (~0.3-0.7 ms, on the event loop's",
+        "CPU) plus building the events, per graph step - fixed per step whatever the nodes do.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def replace_section(path: Path, section: str) -> None:
+    """Replace only the "## Events" section; other sections belong to other benchmarks."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    start = text.find("\n## Events\n") + 1 or (0 if text.startswith("## Events\n") else -1)
+    if start == -1:
+        text = text.rstrip("\n") + "\n\n" + section
+    else:
+        end = text.find("\n## ", start + 1)
+        text = text[:start] + section.rstrip("\n") + "\n" + (text[end:] if end != -1 else "")
+    path.write_text(text)
+
+
+async def main(args: argparse.Namespace) -> None:
+    n = 2000 if args.quick else args.events
+    runs = 30 if args.quick else args.runs
+    print(f"latency over {n} events ...", file=sys.stderr)
+    lat = await latency(args.redis_url, n, args.pace_ms)
+    print(json.dumps(lat, indent=1), file=sys.stderr)
+    rates = []
+    for concurrent, behind in ((1, False), (8, False), (1, True)):
+        print(f"sustained rate, {concurrent} run(s) ...", file=sys.stderr)
+        rates.append(await sustained(args.redis_url, n * 2, concurrent, behind))
+        print(json.dumps(rates[-1]), file=sys.stderr)
+    graphs = []
+    for kind in ("memory", "surrealdb"):
+        print(f"graph cost with {kind} checkpointer ...", file=sys.stderr)
+        graphs.append(await graph_cost(args.redis_url, runs, kind))
+        print(json.dumps(graphs[-1]), file=sys.stderr)
+    command = "python benchmarks/events.py" + (" --quick" if args.quick else "")
+    if args.markdown:
+        command += f" --markdown {args.markdown}"
+    section = markdown(command, lat, rates, graphs)
+    print(section)
+    if args.markdown:
+        replace_section(Path(args.markdown), section)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--role", default="publisher", choices=["publisher", "subscriber"])
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    )
+    parser.add_argument("--prefix", default="bench")
+    parser.add_argument("--thread", default="latency")
+    parser.add_argument("--raw", action="store_true")
+    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--pace-ms", type=float, default=1.0)
+    parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--markdown", help="replace the '## Events' section of this file")
+    parsed = parser.parse_args()
+    if parsed.role == "subscriber":
+        asyncio.run(subscriber(parsed.redis_url, parsed.prefix, parsed.thread, parsed.raw))
+    else:
+        asyncio.run(main(parsed))

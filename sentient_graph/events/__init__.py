@@ -1,0 +1,46 @@
+"""Events: every node transition of every run, durable in SurrealDB, live on Redis.
+
+Owns the event model (:mod:`~sentient_graph.events.model`), the SurrealDB log
+(:mod:`~sentient_graph.events.log`), the bus with its subscriptions
+(:mod:`~sentient_graph.events.bus`), the one translation of LangGraph stream
+chunks into events (:mod:`~sentient_graph.events.emitter`) and webhook
+delivery (:mod:`~sentient_graph.events.webhooks`).
+
+Must not: run graphs, manage runs or checkpoints (that is the runner and the
+checkpointer); it is told what happened and tells whoever listens.
+"""
+
+from __future__ import annotations
+
+from sentient_graph.events.bus import (
+    DEFAULT_PREFIX,
+    EventBus,
+    EventHandler,
+    HandlerRegistration,
+    Subscription,
+    channel_name,
+    stream_name,
+)
+from sentient_graph.events.emitter import RunEmitter
+from sentient_graph.events.log import EventLog
+from sentient_graph.events.model import TERMINAL_TYPES, Event, EventFilter, EventType, Priority
+from sentient_graph.events.webhooks import DeadLetter, WebhookDelivery
+
+__all__ = [
+    "DEFAULT_PREFIX",
+    "TERMINAL_TYPES",
+    "DeadLetter",
+    "Event",
+    "EventBus",
+    "EventFilter",
+    "EventHandler",
+    "EventLog",
+    "EventType",
+    "HandlerRegistration",
+    "Priority",
+    "RunEmitter",
+    "Subscription",
+    "WebhookDelivery",
+    "channel_name",
+    "stream_name",
+]

@@ -1,0 +1,1046 @@
+"""The event bus: durable first, then live; subscriptions that never skip or repeat.
+
+Owns: publishing (log append, then in-process fan-out, then Redis through an
+outbox that survives Redis outages), subscriptions (replay from the log or the
+Redis stream, then follow live, ordered per run, deduplicated by
+``(run_id, seq)``, gaps filled by seq), the Redis key layout, the reconnect
+loops and handler callbacks.
+
+Redis layout, with ``prefix`` (default ``sentient``):
+
+* ``{prefix}:events:{thread_id}`` - pub/sub channel, one JSON event per message;
+  ``{prefix}:events:*`` follows every thread.
+* ``{prefix}:stream:{thread_id}`` - a capped stream (``MAXLEN ~``, TTL refreshed on
+  every publish) holding the same JSON, so that a process that cannot open the
+  SurrealDB store (an embedded store locked by the running process) can still
+  replay "everything after seq n" and fill gaps after a reconnect.
+
+Must not: write SurrealQL (that is :mod:`sentient_graph.events.log`), open a
+SurrealDB connection, or turn LangGraph chunks into events
+(:mod:`sentient_graph.events.emitter`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import time
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator, Awaitable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import structlog
+
+from sentient_graph.db import AsyncConnection
+from sentient_graph.errors import ConfigError, RedisUnavailable
+from sentient_graph.events.log import EventLog, order_events
+from sentient_graph.events.model import Event, EventFilter, EventType, Priority
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+__all__ = [
+    "DEFAULT_PREFIX",
+    "EventBus",
+    "EventHandler",
+    "HandlerRegistration",
+    "Subscription",
+    "channel_name",
+    "stream_name",
+]
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_PREFIX = "sentient"
+#: Entries kept per thread in the Redis stream (approximate trim).
+DEFAULT_STREAM_MAXLEN = 10_000
+#: Seconds a thread's Redis stream lives after its last event.
+DEFAULT_STREAM_TTL = 24 * 3600
+#: Events kept in memory while Redis is down; older ones stay in the SurrealDB log only.
+DEFAULT_MAX_OUTBOX = 100_000
+#: How long clocks of publisher and follower may disagree for "events since I subscribed".
+CLOCK_MARGIN = timedelta(seconds=2)
+
+_BATCH = 512
+#: Event-loop turns the log writer waits for more events while they keep coming.
+_LINGER_TURNS = 4
+_BACKOFF_START = 0.05
+_BACKOFF_MAX = 2.0
+
+
+def channel_name(prefix: str, thread_id: str) -> str:
+    """The pub/sub channel of one thread."""
+    return f"{prefix}:events:{thread_id}"
+
+
+def stream_name(prefix: str, thread_id: str) -> str:
+    """The Redis stream key that mirrors one thread's recent events."""
+    return f"{prefix}:stream:{thread_id}"
+
+
+def _glob_escape(text: str) -> str:
+    # Redis glob patterns treat these as wildcards; a prefix is taken literally.
+    return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in text)
+
+
+def _redis_module() -> Any:
+    try:
+        import redis.asyncio as redis_asyncio
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ImportError(
+            'Redis support is not installed: pip install "sentient-graph[redis]"'
+        ) from exc
+    return redis_asyncio
+
+
+def _redis_errors() -> tuple[type[BaseException], ...]:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    return (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+def _new_redis(url: str, *, retries: int = 0) -> Redis:
+    """A client whose failures surface quickly: reconnecting is our loops' job.
+
+    redis-py's own retries ride out ~1 s outages silently, which hides exactly
+    the gaps a subscriber has to fill; so pub/sub clients get none. Command
+    clients get a couple, enough to replace a pooled connection that a Redis
+    restart left dead.
+    """
+    redis_asyncio = _redis_module()
+    from redis.asyncio.retry import Retry
+    from redis.backoff import ExponentialBackoff, NoBackoff
+
+    return redis_asyncio.Redis.from_url(
+        url,
+        retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), retries)
+        if retries
+        else Retry(NoBackoff(), 0),
+        socket_connect_timeout=2.0,
+        socket_keepalive=True,
+        decode_responses=False,
+    )
+
+
+@runtime_checkable
+class EventHandler(Protocol):
+    """A callback for events: a plain function or a coroutine function."""
+
+    def __call__(self, event: Event, /) -> Awaitable[object] | object: ...
+
+
+class _Marker:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"
+
+
+_RESYNC = _Marker("resync")
+_CLOSED = _Marker("closed")
+
+
+def _decode_entries(
+    entries: Iterable[tuple[Any, Any]],
+    run_floor: dict[str, int] | None,
+    default_floor: int,
+) -> list[Event]:
+    out = []
+    for _entry_id, fields in entries:
+        try:
+            run_id = fields[b"r"].decode()
+            seq = int(fields[b"s"])
+            if seq <= (run_floor or {}).get(run_id, default_floor):
+                continue  # cheap skip: no JSON parse for what the caller has
+            out.append(Event.from_json(fields[b"e"]))
+        except (KeyError, ValueError) as exc:
+            log.warning("events.bad_stream_entry", error=str(exc))
+    return out
+
+
+class Subscription:
+    """Events matching a filter: replayed history first (if asked), then live.
+
+    Iterate with ``async for``; close with :meth:`aclose` or ``async with``.
+    Per run, events come in ``seq`` order, each once: duplicates (from
+    replay overlapping live delivery, or republished after a Redis outage)
+    are dropped; a gap in ``seq`` is filled from the log (or the Redis
+    stream) before later events are delivered.
+
+    Created by :meth:`EventBus.subscribe`; :meth:`start` (or ``async with``)
+    returns once live delivery is attached, so that nothing published after
+    it can be missed.
+    """
+
+    def __init__(
+        self,
+        bus: EventBus,
+        filt: EventFilter,
+        *,
+        after_seq: int | None,
+        gap_timeout: float,
+    ) -> None:
+        self._bus = bus
+        self.filter = filt
+        self.after_seq = after_seq
+        self._gap_timeout = gap_timeout
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._out: deque[Event] = deque()
+        self._last: dict[str, int] = {}
+        self._since = datetime.now(UTC) - CLOCK_MARGIN
+        self._ready = asyncio.Event()
+        self._started = False
+        self._closed = False
+        self._skip_first_resync = False
+        self._listener: asyncio.Task[None] | None = None
+        self._start_lock = asyncio.Lock()
+
+    # -- lifecycle ---------------------------------------------------------
+
+    async def start(self) -> Subscription:
+        """Attach live delivery, then replay history; idempotent."""
+        async with self._start_lock:
+            if self._started:
+                return self
+            self._started = True
+            if self._bus.log is not None:
+                # This bus publishes: its own events arrive without Redis.
+                self._bus._local_subs.add(self)
+                self._ready.set()
+            if self._bus.redis_url is not None:
+                # Other processes' events arrive through Redis; duplicates of
+                # local ones are dropped by (run_id, seq).
+                self._listener = asyncio.create_task(
+                    self._listen_redis(), name="sentient-event-subscription"
+                )
+                self._ready.clear()
+                ready = asyncio.create_task(self._ready.wait())
+                try:
+                    await asyncio.wait({ready, self._listener}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    ready.cancel()
+                if self._listener.done() and not self._ready.is_set():
+                    self._bus._local_subs.discard(self)
+                    self._listener.result()  # surface the reason
+                self._skip_first_resync = True
+            if self.after_seq is not None:
+                history = await self._fetch(self.filter.thread_id, self.filter.run_id, None)
+                self._deliver_batch(history)
+            return self
+
+    async def aclose(self) -> None:
+        """Stop following; pending iteration ends with ``StopAsyncIteration``."""
+        if self._closed:
+            return
+        self._closed = True
+        self._bus._local_subs.discard(self)
+        self._bus._subscriptions.discard(self)
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._listener
+        self._queue.put_nowait(_CLOSED)
+
+    async def __aenter__(self) -> Subscription:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self
+
+    async def __anext__(self) -> Event:
+        if not self._started:
+            await self.start()
+        while True:
+            while self._out:
+                event = self._out.popleft()
+                if self.filter.matches(event):
+                    return event
+            if self._closed and self._queue.empty():
+                raise StopAsyncIteration
+            item = await self._queue.get()
+            if item is _CLOSED:
+                raise StopAsyncIteration
+            if item is _RESYNC:
+                if self._skip_first_resync:
+                    self._skip_first_resync = False
+                    continue
+                await self._resync()
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                await self._accept(item)
+
+    # -- delivery bookkeeping ----------------------------------------------
+
+    def _floor(self, run_id: str) -> int | None:
+        """The seq delivered last for a run; ``None`` for a live-only run not seen yet."""
+        if run_id in self._last:
+            return self._last[run_id]
+        return self.after_seq
+
+    def _wanted_unseen(self, event: Event) -> bool:
+        # Live-only subscribers get the whole of runs that start after they
+        # subscribed, and runs in progress from the first event seen.
+        return event.timestamp >= self._since
+
+    def _push(self, event: Event) -> None:
+        self._last[event.run_id] = event.seq
+        self._out.append(event)
+
+    def _deliver_batch(self, events: Iterable[Event]) -> None:
+        """Deliver what continues each run without a gap; drop what was delivered."""
+        for event in order_events(e for e in events if self.filter.wants_run(e)):
+            floor = self._floor(event.run_id)
+            if floor is None:
+                if self._wanted_unseen(event) and event.seq == 1:
+                    self._push(event)
+                continue
+            if event.seq == floor + 1:
+                self._push(event)
+
+    async def _accept(self, event: Event) -> None:
+        if not self.filter.wants_run(event):
+            return
+        floor = self._floor(event.run_id)
+        if floor is not None and event.seq <= floor:
+            return  # duplicate
+        if floor is None and event.seq == 1:
+            self._push(event)
+            return
+        if floor is not None and event.seq == floor + 1:
+            self._push(event)
+            return
+        await self._fill_gap(event, floor)
+
+    async def _fill_gap(self, event: Event, floor: int | None) -> None:
+        """Fetch what lies between the last delivered seq and ``event``, then deliver it."""
+        deadline = time.monotonic() + self._gap_timeout
+        delay = _BACKOFF_START
+        while True:
+            try:
+                missing = await self._fetch(
+                    event.thread_id, event.run_id, {event.run_id: floor or 0}
+                )
+            except _redis_errors() as exc:
+                log.warning("events.gap_fill_failed", error=str(exc) or type(exc).__name__)
+                missing = []
+            if floor is None:
+                missing = [e for e in missing if self._wanted_unseen(e)]
+                if missing and missing[0].seq != 1:
+                    missing = []
+            self._deliver_batch(e for e in missing if e.seq < event.seq)
+            new_floor = self._floor(event.run_id)
+            if new_floor is not None and event.seq <= new_floor:
+                return
+            if new_floor is not None and event.seq == new_floor + 1:
+                self._push(event)
+                return
+            if floor is None and new_floor is None and not missing:
+                # Joined a run in progress: it starts for us here.
+                self._push(event)
+                return
+            if time.monotonic() >= deadline:
+                log.warning(
+                    "events.gap_unfilled",
+                    thread_id=event.thread_id,
+                    run_id=event.run_id,
+                    after_seq=new_floor,
+                    next_seq=event.seq,
+                )
+                self._push(event)
+                return
+            await asyncio.sleep(delay)  # the missing events may still be on their way
+            delay = min(delay * 2, _BACKOFF_MAX)
+
+    async def _resync(self) -> None:
+        """After (re)subscribing to Redis: pick up what was published meanwhile."""
+        floors = dict(self._last)
+        base = self.after_seq if self.after_seq is not None else 0
+        try:
+            events = await self._fetch(self.filter.thread_id, self.filter.run_id, floors, base)
+        except _redis_errors() as exc:
+            # Down again: the listener reconnects and asks for another resync.
+            log.warning("events.resync_failed", error=str(exc) or type(exc).__name__)
+            return
+        if self.after_seq is None:
+            events = [e for e in events if e.run_id in self._last or self._wanted_unseen(e)]
+        self._deliver_batch(events)
+
+    async def _fetch(
+        self,
+        thread_id: str | None,
+        run_id: str | None,
+        floors: dict[str, int] | None,
+        base: int | None = None,
+    ) -> list[Event]:
+        """Events after the given per-run floors, from the log if we have one, else Redis."""
+        default = base if base is not None else (self.after_seq or 0)
+        floors = floors or {}
+        bus = self._bus
+        if bus.log is not None:
+            if run_id is not None:
+                after = floors.get(run_id, default)
+                return await bus.log.replay(thread_id, run_id=run_id, after_seq=after)
+            since = None if self.after_seq is not None else self._since
+            events = await bus.log.replay(
+                thread_id, after_seq=min([default, *floors.values()]), since=since
+            )
+            return [e for e in events if e.seq > floors.get(e.run_id, default)]
+        if bus._redis is None:
+            return []
+        return await bus._read_streams(thread_id, run_id, floors, default)
+
+    # -- Redis live source -------------------------------------------------
+
+    async def _listen_redis(self) -> None:
+        bus = self._bus
+        assert bus.redis_url is not None
+        errors = _redis_errors()
+        delay = _BACKOFF_START
+        failures = 0
+        while not self._closed:
+            client = _new_redis(bus.redis_url)
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            try:
+                if self.filter.thread_id is None:
+                    await pubsub.psubscribe(bus._pattern)
+                else:
+                    await pubsub.subscribe(channel_name(bus.prefix, self.filter.thread_id))
+                if failures:
+                    log.info("events.redis_resubscribed", after_failures=failures)
+                failures = 0
+                delay = _BACKOFF_START
+                self._queue.put_nowait(_RESYNC)
+                self._ready.set()
+                async for message in pubsub.listen():
+                    if message.get("type") not in ("message", "pmessage"):
+                        continue
+                    try:
+                        event = Event.from_json(message["data"])
+                    except ValueError as exc:
+                        log.warning("events.bad_message", error=str(exc))
+                        continue
+                    self._queue.put_nowait(event)
+                # listen() ends only when the connection is gone.
+                raise ConnectionError("pub/sub connection closed")
+            except asyncio.CancelledError:
+                raise
+            except (ConnectionError, *errors) as exc:  # type: ignore[misc]
+                failures += 1
+                if failures == 1:
+                    log.warning(
+                        "events.redis_subscriber_lost", error=str(exc) or type(exc).__name__
+                    )
+                if not self._ready.is_set() and failures >= 3:
+                    raise RedisUnavailable(
+                        f"no Redis server answers at {bus.redis_url}: {exc} (start one, or unset REDIS_URL)"
+                    ) from None
+                await asyncio.sleep(delay)  # reconnect backoff
+                delay = min(delay * 2, _BACKOFF_MAX)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+                with contextlib.suppress(Exception):
+                    await client.aclose()
+
+
+class HandlerRegistration:
+    """A handler fed by its own subscription; stop it with :meth:`aclose`."""
+
+    def __init__(self, subscription: Subscription, handler: EventHandler) -> None:
+        self.subscription = subscription
+        self.handler = handler
+        self._task: asyncio.Task[None] | None = None
+
+    async def _start(self) -> HandlerRegistration:
+        await self.subscription.start()
+        self._task = asyncio.create_task(self._run(), name="sentient-event-handler")
+        return self
+
+    async def _run(self) -> None:
+        async for event in self.subscription:
+            try:
+                result = self.handler(event)
+                if inspect.isawaitable(result):
+                    await result
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # One failing callback must not stop the events of everyone else.
+                log.exception(
+                    "events.handler_failed",
+                    handler=getattr(self.handler, "__qualname__", repr(self.handler)),
+                    event_type=event.type.value,
+                    error=str(exc),
+                )
+
+    async def aclose(self) -> None:
+        """Stop the subscription and the handler task."""
+        await self.subscription.aclose()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def __aenter__(self) -> HandlerRegistration:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+class EventBus:
+    """Publish events (log first, then live) and subscribe to them.
+
+    Open with :meth:`open`. With ``redis_url=None`` events fan out inside the
+    process only; with Redis they also go to ``{prefix}:events:{thread_id}``
+    (and its stream) for other processes. Subscribers of this bus get events
+    in-process either way, so a Redis outage never delays the process that
+    runs the graph; other buses (other processes) follow through Redis.
+
+    A bus without a SurrealDB connection can only follow (through Redis):
+    what ``sentient-graph events`` does beside a run that holds an embedded
+    store.
+    """
+
+    def __init__(
+        self,
+        conn: AsyncConnection | None,
+        *,
+        redis_url: str | None,
+        prefix: str,
+        stream_maxlen: int,
+        stream_ttl: int,
+        max_outbox: int,
+    ) -> None:
+        if not prefix:
+            raise ConfigError("the Redis channel prefix must not be empty")
+        self.log: EventLog | None = EventLog(conn) if conn is not None else None
+        self.redis_url = redis_url
+        self.prefix = prefix
+        self.stream_maxlen = stream_maxlen
+        self.stream_ttl = stream_ttl
+        self.max_outbox = max_outbox
+        self._pattern = _glob_escape(prefix) + ":events:*"
+        self._redis: Redis | None = None
+        self._local_subs: set[Subscription] = set()
+        self._subscriptions: set[Subscription] = set()
+        self._handlers: set[HandlerRegistration] = set()
+        # Writes to the log, in order; each with a future when its caller waits.
+        self._writes: deque[tuple[list[Event], asyncio.Future[None] | None]] = deque()
+        self._write_wakeup = asyncio.Event()
+        self._writes_idle = asyncio.Event()
+        self._writes_idle.set()
+        self._writer: asyncio.Task[None] | None = None
+        self._write_error: BaseException | None = None
+        self._key_checked: dict[str, float] = {}
+        self._outbox: deque[Event] = deque()
+        self._wakeup = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._drained.set()
+        self._flusher: asyncio.Task[None] | None = None
+        self._published_runs: OrderedDict[str, set[str]] = OrderedDict()
+        self._needs_reseed = False
+        self._closed = False
+
+    @classmethod
+    async def open(
+        cls,
+        conn: AsyncConnection | None = None,
+        *,
+        redis_url: str | None = None,
+        prefix: str = DEFAULT_PREFIX,
+        setup: bool = True,
+        stream_maxlen: int = DEFAULT_STREAM_MAXLEN,
+        stream_ttl: int = DEFAULT_STREAM_TTL,
+        max_outbox: int = DEFAULT_MAX_OUTBOX,
+    ) -> EventBus:
+        """Open a bus.
+
+        Args:
+            conn: where the event log lives; ``None`` for a follow-only bus.
+            redis_url: Redis for other processes; ``None`` for in-process only
+                (pass ``sentient_graph.settings.redis_url_from_env()`` to honour
+                ``REDIS_URL``).
+            prefix: first part of every Redis key and channel.
+            setup: create the log's schema (idempotent).
+            stream_maxlen: events kept per thread in the Redis stream.
+            stream_ttl: seconds a thread's Redis stream outlives its last event.
+            max_outbox: events held in memory while Redis is unreachable.
+
+        Raises:
+            RedisUnavailable: ``redis_url`` is set but no Redis answers there.
+        """
+        bus = cls(
+            conn,
+            redis_url=redis_url,
+            prefix=prefix,
+            stream_maxlen=stream_maxlen,
+            stream_ttl=stream_ttl,
+            max_outbox=max_outbox,
+        )
+        if bus.log is not None and setup:
+            await bus.log.setup()
+        if redis_url is not None:
+            bus._redis = _new_redis(redis_url, retries=2)
+            try:
+                await bus._redis.ping()
+            except _redis_errors() as exc:
+                await bus._redis.aclose()
+                raise RedisUnavailable(
+                    f"no Redis server answers at {redis_url}: {exc} (start one, or unset REDIS_URL)"
+                ) from None
+        return bus
+
+    async def __aenter__(self) -> EventBus:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # -- publishing ----------------------------------------------------------
+
+    async def publish(self, event: Event, *, wait: bool = True) -> Event:
+        """Write ``event`` to the log, then deliver it live; returns it.
+
+        Args:
+            event: the event, numbered (``seq`` >= 1) by a :class:`RunEmitter`.
+            wait: return once the event is durable (default); with ``False``
+                return at once - the event is still written before anyone
+                sees it, in order, grouped with others into one ``INSERT``.
+
+        Redis delivery always happens in the background: an outage never
+        blocks or fails the caller, events wait in an outbox.
+
+        Raises:
+            ConfigError: this bus was opened without a SurrealDB connection.
+            StoreUnavailable: the log could not be written (with ``wait=False``,
+                raised by the next call after the failure).
+        """
+        await self.publish_many([event], wait=wait)
+        return event
+
+    async def publish_many(self, events: list[Event], *, wait: bool = True) -> None:
+        """:meth:`publish` for several events."""
+        if self.log is None:
+            raise ConfigError(
+                "this EventBus was opened without a SurrealDB connection: it can follow, not publish"
+            )
+        if self._closed:
+            raise ConfigError("this EventBus is closed")
+        if self._write_error is not None:
+            error, self._write_error = self._write_error, None
+            raise error
+        for event in events:
+            if event.seq < 1:
+                raise ValueError(
+                    f"event {event.type} of run {event.run_id!r} has no seq; emit it through RunEmitter"
+                )
+        if not events:
+            return
+        fut = asyncio.get_running_loop().create_future() if wait else None
+        self._writes.append((list(events), fut))
+        self._writes_idle.clear()
+        self._write_wakeup.set()
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_loop(), name="sentient-event-writer")
+        if fut is not None:
+            await fut
+
+    async def _write_loop(self) -> None:
+        """Group commit: write what waits in one INSERT, then hand it on to live delivery."""
+        assert self.log is not None
+        while True:
+            if not self._writes:
+                self._writes_idle.set()
+                self._write_wakeup.clear()
+                await self._write_wakeup.wait()
+                # Let a run that queued without waiting queue what else it has
+                # ready (a LangGraph step yields several chunks at once): fewer,
+                # larger INSERTs. A caller that waits gets its write at once.
+                lingering = bool(self._writes) and self._writes[-1][1] is None
+                for _ in range(_LINGER_TURNS if lingering else 0):
+                    queued = len(self._writes)
+                    await asyncio.sleep(0)
+                    if len(self._writes) == queued:
+                        break
+                continue
+            items: list[tuple[list[Event], asyncio.Future[None] | None]] = []
+            count = 0
+            while self._writes and count < _BATCH:
+                item = self._writes.popleft()
+                items.append(item)
+                count += len(item[0])
+            events = [event for batch, _ in items for event in batch]
+            failed: dict[int, BaseException] = {}
+            try:
+                try:
+                    await self.log.append_many(events)
+                except Exception as exc:
+                    if len(events) == 1:
+                        failed[id(events[0])] = exc
+                    else:
+                        # One refused event (a duplicate seq) must not sink its neighbours.
+                        for event in events:
+                            try:
+                                await self.log.append(event)
+                            except Exception as one:
+                                failed[id(event)] = one
+            except asyncio.CancelledError:
+                for _, fut in items:
+                    if fut is not None and not fut.done():
+                        fut.set_exception(
+                            ConfigError("the EventBus closed before this event was written")
+                        )
+                raise
+            self._deliver([e for e in events if id(e) not in failed])
+            for batch, fut in items:
+                errors = [failed[id(e)] for e in batch if id(e) in failed]
+                if fut is not None:
+                    if not fut.done():
+                        if errors:
+                            fut.set_exception(errors[0])
+                        else:
+                            fut.set_result(None)
+                elif errors:
+                    self._write_error = errors[0]
+                    log.error(
+                        "events.log_write_failed",
+                        error=str(errors[0]),
+                        events=[(e.run_id, e.seq) for e in batch if id(e) in failed],
+                    )
+
+    def _deliver(self, events: list[Event]) -> None:
+        """Durable events go live: to this process's subscribers, then to Redis."""
+        if not events:
+            return
+        for event in events:
+            for sub in self._local_subs:
+                if sub.filter.wants_run(event):
+                    sub._queue.put_nowait(event)
+        if self._redis is not None:
+            self._enqueue(events)
+
+    async def wait_durable(self) -> None:
+        """Wait until every event published so far is in the log (or failed to get there)."""
+        if self._writes_idle.is_set():
+            return
+        # A marker behind what is queued now: later publishes cannot starve us.
+        fut = asyncio.get_running_loop().create_future()
+        self._writes.append(([], fut))
+        self._write_wakeup.set()
+        await fut
+
+    def _enqueue(self, events: list[Event]) -> None:
+        self._outbox.extend(events)
+        overflow = len(self._outbox) - self.max_outbox
+        if overflow > 0:
+            for _ in range(overflow):
+                self._outbox.popleft()
+            log.error(
+                "events.outbox_full",
+                dropped=overflow,
+                hint="Redis has been unreachable long; the dropped events are in the SurrealDB log only",
+            )
+        self._drained.clear()
+        self._wakeup.set()
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_loop(), name="sentient-event-outbox")
+
+    async def flush(self) -> None:
+        """Wait until every published event is in the log and on Redis (bound it with ``asyncio.timeout``)."""
+        await self.wait_durable()
+        await self._drained.wait()
+
+    async def _flush_loop(self) -> None:
+        assert self._redis is not None
+        errors = _redis_errors()
+        delay = _BACKOFF_START
+        failures = 0
+        while True:
+            if not self._outbox:
+                self._drained.set()
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            try:
+                if self._needs_reseed:
+                    await self._reseed()
+                    self._needs_reseed = False
+                batch = [self._outbox[i] for i in range(min(_BATCH, len(self._outbox)))]
+                await self._send(batch)
+            except asyncio.CancelledError:
+                raise
+            except errors as exc:
+                failures += 1
+                self._needs_reseed = True
+                self._key_checked.clear()
+                if failures == 1:
+                    log.warning(
+                        "events.redis_publish_failed",
+                        error=str(exc) or type(exc).__name__,
+                        waiting=len(self._outbox),
+                    )
+                await asyncio.sleep(delay)  # reconnect backoff; events wait in the outbox
+                delay = min(delay * 2, _BACKOFF_MAX)
+                continue
+            if failures:
+                log.info("events.redis_publish_resumed", after_failures=failures)
+            failures = 0
+            delay = _BACKOFF_START
+            for sent in batch:
+                # An overflow may have dropped events meanwhile: pop by identity.
+                if self._outbox and self._outbox[0] is sent:
+                    self._outbox.popleft()
+
+    async def _send(self, batch: list[Event], *, live: bool = True) -> None:
+        assert self._redis is not None
+        pipe = self._redis.pipeline(transaction=False)
+        keys: set[str] = set()
+        xadds: list[tuple[str, bool]] = []
+        for event in batch:
+            data = event.to_json()
+            key = stream_name(self.prefix, event.thread_id)
+            keys.add(key)
+            # A stream we wrote before is appended to only if it still exists:
+            # if it is gone, a Redis restart lost it (nothing is kept on disk
+            # here) and it is refilled from the log below.
+            known = live and event.thread_id in self._published_runs
+            xadds.append((event.thread_id, known))
+            # Stream before channel: whoever hears of seq n can read n and below.
+            pipe.xadd(
+                key,
+                {"r": event.run_id, "s": event.seq, "e": data},
+                maxlen=self.stream_maxlen,
+                approximate=True,
+                nomkstream=known,
+            )
+            if live:
+                pipe.publish(channel_name(self.prefix, event.thread_id), data)
+        # TTLs are refreshed once a second per stream, not per event.
+        now = time.monotonic()
+        if len(self._key_checked) > 4096:
+            self._key_checked.clear()
+        for key in keys:
+            if now - self._key_checked.get(key, -1e9) >= 1.0:
+                self._key_checked[key] = now
+                pipe.expire(key, self.stream_ttl)
+        results = await pipe.execute()
+        step = 2 if live else 1
+        lost = {
+            thread
+            for (thread, known), result in zip(xadds, results[::step], strict=False)
+            if known and result is None
+        }
+        for event in batch:
+            self._remember(event)
+        for thread_id in sorted(lost):
+            await self._reseed_thread(thread_id)
+
+    def _remember(self, event: Event) -> None:
+        runs = self._published_runs.setdefault(event.thread_id, set())
+        runs.add(event.run_id)
+        self._published_runs.move_to_end(event.thread_id)
+        while len(self._published_runs) > 1024:
+            self._published_runs.popitem(last=False)
+
+    async def _reseed(self) -> None:
+        """After an outage: refill streams that a Redis restart emptied, from the log."""
+        assert self._redis is not None
+        for thread_id in list(self._published_runs):
+            if not await self._redis.exists(stream_name(self.prefix, thread_id)):
+                await self._reseed_thread(thread_id)
+
+    async def _reseed_thread(self, thread_id: str) -> None:
+        if self.log is None:
+            return
+        history: list[Event] = []
+        for run_id in sorted(self._published_runs.get(thread_id, ())):
+            history += await self.log.replay(thread_id, run_id=run_id)
+        history = order_events(history)[-self.stream_maxlen :]
+        for start in range(0, len(history), _BATCH):
+            await self._send(history[start : start + _BATCH], live=False)
+        log.info("events.redis_stream_reseeded", thread_id=thread_id, events=len(history))
+
+    # -- reading Redis streams (followers without the log) --------------------
+
+    async def _read_streams(
+        self,
+        thread_id: str | None,
+        run_id: str | None,
+        floors: dict[str, int],
+        default_floor: int,
+    ) -> list[Event]:
+        assert self._redis is not None
+        if thread_id is not None:
+            keys = [stream_name(self.prefix, thread_id)]
+        else:
+            keys = [
+                key.decode() if isinstance(key, bytes) else key
+                async for key in self._redis.scan_iter(
+                    match=_glob_escape(self.prefix) + ":stream:*", count=500
+                )
+            ]
+        events: list[Event] = []
+        for key in keys:
+            start: Any = "-"
+            while True:
+                entries = await self._redis.xrange(key, min=start, max="+", count=1000)
+                if not entries:
+                    break
+                events += _decode_entries(entries, floors, default_floor)
+                last_id = entries[-1][0]
+                last = last_id.decode() if isinstance(last_id, bytes) else str(last_id)
+                start = "(" + last
+                if len(entries) < 1000:
+                    break
+        if run_id is not None:
+            events = [e for e in events if e.run_id == run_id]
+        # A reseeded stream may hold an event twice: keep one per (run, seq).
+        unique = {e.key: e for e in events}
+        return order_events(unique.values())
+
+    async def replay(
+        self,
+        thread_id: str | None = None,
+        *,
+        run_id: str | None = None,
+        after_seq: int = 0,
+        types: Iterable[EventType | str] | EventType | str | None = None,
+        source: Iterable[str] | str | None = None,
+        min_priority: Priority | str | None = None,
+    ) -> list[Event]:
+        """History from the log, or (on a follow-only bus) from the Redis streams.
+
+        The Redis streams keep the last ``stream_maxlen`` events of each thread
+        for ``stream_ttl`` seconds; the log keeps everything until it expires.
+        """
+        filt = EventFilter.build(
+            thread_id, run_id=run_id, types=types, source=source, min_priority=min_priority
+        )
+        if self.log is not None:
+            return await self.log.replay(
+                thread_id,
+                run_id=run_id,
+                after_seq=after_seq,
+                types=types,
+                source=source,
+                min_priority=min_priority,
+            )
+        if self._redis is None:
+            return []
+        events = await self._read_streams(thread_id, run_id, {}, after_seq)
+        return [e for e in events if filt.matches(e)]
+
+    # -- subscribing ---------------------------------------------------------
+
+    def subscribe(
+        self,
+        thread_id: str | None = None,
+        *,
+        run_id: str | None = None,
+        types: Iterable[EventType | str] | EventType | str | None = None,
+        source: Iterable[str] | str | None = None,
+        min_priority: Priority | str | None = None,
+        after_seq: int | None = None,
+        gap_timeout: float = 5.0,
+    ) -> Subscription:
+        """Events matching the filters, as an async iterator.
+
+        Args:
+            thread_id: one thread, or ``None`` for every thread (a Redis
+                pattern subscription).
+            run_id: one run only.
+            types: event types to receive.
+            source: node/agent names to receive.
+            min_priority: receive events at least this urgent.
+            after_seq: ``None`` follows live only (runs that start later are
+                delivered whole); ``n`` first replays every event with
+                ``seq > n`` of every matching run, then follows live.
+            gap_timeout: how long to wait for events missing in a run's
+                sequence before giving up on them (with a warning).
+
+        Use ``async with bus.subscribe(...) as sub:`` (or ``await sub.start()``)
+        when the subscription must be live before something else happens.
+        """
+        if self._closed:
+            raise ConfigError("this EventBus is closed")
+        if self.log is None and self._redis is None:
+            raise ConfigError("this EventBus has neither a SurrealDB log nor Redis to follow")
+        filt = EventFilter.build(
+            thread_id, run_id=run_id, types=types, source=source, min_priority=min_priority
+        )
+        sub = Subscription(self, filt, after_seq=after_seq, gap_timeout=gap_timeout)
+        self._subscriptions.add(sub)
+        return sub
+
+    async def add_handler(
+        self,
+        handler: EventHandler,
+        thread_id: str | None = None,
+        *,
+        run_id: str | None = None,
+        types: Iterable[EventType | str] | EventType | str | None = None,
+        source: Iterable[str] | str | None = None,
+        min_priority: Priority | str | None = None,
+        after_seq: int | None = None,
+    ) -> HandlerRegistration:
+        """Call ``handler`` (sync or async) for every matching event until closed.
+
+        A handler that raises is logged and keeps receiving events.
+        """
+        sub = self.subscribe(
+            thread_id,
+            run_id=run_id,
+            types=types,
+            source=source,
+            min_priority=min_priority,
+            after_seq=after_seq,
+        )
+        registration = await HandlerRegistration(sub, handler)._start()
+        self._handlers.add(registration)
+        return registration
+
+    async def aclose(self, *, flush_timeout: float = 5.0) -> None:
+        """Stop subscriptions and handlers, push what waits for Redis, close Redis.
+
+        The SurrealDB connection is the caller's and stays open.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        for registration in list(self._handlers):
+            await registration.aclose()
+        for sub in list(self._subscriptions):
+            await sub.aclose()
+        if self._writer is not None:
+            try:
+                await asyncio.wait_for(self.wait_durable(), flush_timeout)
+            except TimeoutError:
+                log.error("events.unwritten_at_close", writes=len(self._writes))
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+        if self._redis is not None and self._outbox:
+            try:
+                await asyncio.wait_for(self.flush(), flush_timeout)
+            except TimeoutError:
+                log.warning(
+                    "events.unpublished_at_close",
+                    events=len(self._outbox),
+                    hint="they are in the SurrealDB log",
+                )
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+        if self._redis is not None:
+            with contextlib.suppress(Exception):
+                await self._redis.aclose()

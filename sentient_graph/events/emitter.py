@@ -1,0 +1,346 @@
+"""The one place where a LangGraph stream chunk becomes an :class:`Event`.
+
+Owns: :class:`RunEmitter`, which numbers the events of one run (``seq`` 1, 2,
+3, ... without gaps), measures node durations, maps LangGraph's
+``astream(..., stream_mode=["tasks", "checkpoints", "custom"])`` chunks (with
+or without ``subgraphs=True``) to event types, and hands each event to the bus.
+
+Must not: know Redis or SurrealQL (the bus and the log do), or run the graph
+(the runner does, and feeds the chunks here).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import structlog
+
+from sentient_graph.events.model import Event, EventType, Priority, jsonable
+
+__all__ = ["DEFAULT_PRIORITIES", "EventPublisher", "RunEmitter"]
+
+log = structlog.get_logger(__name__)
+
+#: What an event type is worth when the caller does not say.
+DEFAULT_PRIORITIES: dict[EventType, Priority] = {
+    EventType.NODE_PROGRESS: Priority.LOW,
+    EventType.CHECKPOINT_SAVED: Priority.LOW,
+    EventType.NODE_FAILED: Priority.HIGH,
+    EventType.NODE_RETRIED: Priority.HIGH,
+    EventType.INTERRUPTED: Priority.HIGH,
+    EventType.RUN_FAILED: Priority.HIGH,
+    EventType.RUN_CANCELLED: Priority.HIGH,
+}
+
+
+class EventPublisher(Protocol):
+    """What the emitter needs from a bus: :meth:`EventBus.publish_many`."""
+
+    async def publish_many(self, events: list[Event], *, wait: bool = True) -> None: ...
+
+
+#: Events after which a node does not go on: the run waits until they are durable.
+_STOPPING = frozenset({EventType.NODE_FAILED, EventType.INTERRUPTED})
+
+
+def _node_of(namespace: Sequence[str]) -> str | None:
+    """The innermost node of a subgraph namespace (``("outer:task-id", "inner:task-id")``)."""
+    if not namespace:
+        return None
+    return namespace[-1].split(":", 1)[0] or None
+
+
+class RunEmitter:
+    """Numbers, builds and publishes the events of one run.
+
+    Args:
+        bus: where events go (an :class:`~sentient_graph.events.EventBus`).
+        thread_id: the LangGraph thread.
+        run_id: this run (one thread has a run per start or resume).
+        correlation_id: copied into every event (e.g. a request id).
+        start_seq: the last ``seq`` already used by this run (when a run
+            id continues after a restart: ``await log.last_seq(...)``).
+        ttl: events expire this long after they are emitted (``None``: never).
+        metadata: copied into every event's ``metadata``.
+        wait_chunks: make :meth:`from_chunk` wait until its events are durable.
+            By default only :meth:`emit` and the events that stop a node
+            (``node_failed``, ``interrupted``) wait; the others are written
+            behind the run - still in order, still before anyone sees them,
+            grouped into fewer queries - so that a graph is not slowed by one
+            database round trip per transition.
+
+    Example:
+        ```python
+        emitter = RunEmitter(bus, thread_id="t1", run_id="r1")
+        await emitter.emit(EventType.RUN_STARTED)
+        async for mode, chunk in graph.astream(
+            inputs, config, stream_mode=["tasks", "checkpoints", "custom"]
+        ):
+            await emitter.from_chunk(mode, chunk)
+        await emitter.emit(EventType.RUN_COMPLETED)
+        ```
+    """
+
+    def __init__(
+        self,
+        bus: EventPublisher,
+        *,
+        thread_id: str,
+        run_id: str,
+        correlation_id: str | None = None,
+        start_seq: int = 0,
+        ttl: timedelta | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        wait_chunks: bool = False,
+    ) -> None:
+        self.bus = bus
+        self.wait_chunks = wait_chunks
+        self.thread_id = thread_id
+        self.run_id = run_id
+        self.correlation_id = correlation_id
+        self.ttl = ttl
+        self.metadata = dict(metadata or {})
+        self._seq = start_seq
+        # Serialises numbering and publishing: seq order is publish order.
+        self._lock = asyncio.Lock()
+        # task id -> (node name, monotonic start) for durations and progress sources.
+        self._running: dict[str, tuple[str, float]] = {}
+
+    @property
+    def seq(self) -> int:
+        """The ``seq`` of the last event emitted (0 before the first)."""
+        return self._seq
+
+    def _build(
+        self,
+        type: EventType | str,
+        *,
+        seq: int,
+        source: str | None,
+        target: str | None,
+        payload: Mapping[str, Any] | None,
+        priority: Priority | str | None,
+        checkpoint_id: str | None,
+        metadata: Mapping[str, Any] | None,
+    ) -> Event:
+        kind = EventType(type)
+        now = datetime.now(UTC)
+        return Event(
+            type=kind,
+            source=source,
+            target=target,
+            thread_id=self.thread_id,
+            run_id=self.run_id,
+            seq=seq,
+            priority=Priority(priority)
+            if priority is not None
+            else DEFAULT_PRIORITIES.get(kind, Priority.NORMAL),
+            correlation_id=self.correlation_id,
+            checkpoint_id=checkpoint_id,
+            payload=dict(payload or {}),
+            metadata={**self.metadata, **(metadata or {})},
+            timestamp=now,
+            expires_at=now + self.ttl if self.ttl is not None else None,
+        )
+
+    async def emit(
+        self,
+        type: EventType | str,
+        source: str | None = None,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        target: str | None = None,
+        priority: Priority | str | None = None,
+        checkpoint_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Event:
+        """Build the next event of the run, publish it and return it once it is durable."""
+        (event,) = await self._publish(
+            [
+                dict(
+                    type=type,
+                    source=source,
+                    target=target,
+                    payload=payload,
+                    priority=priority,
+                    checkpoint_id=checkpoint_id,
+                    metadata=metadata,
+                )
+            ],
+            wait=True,
+        )
+        return event
+
+    async def _publish(self, specs: list[dict[str, Any]], *, wait: bool) -> list[Event]:
+        if not specs:
+            return []
+        # The lock makes numbering and queueing one step: seq order is log order.
+        async with self._lock:
+            events = [
+                self._build(seq=self._seq + i, **spec) for i, spec in enumerate(specs, start=1)
+            ]
+            self._seq += len(events)
+            await self.bus.publish_many(events, wait=wait)
+        return events
+
+    async def _wait_durable(self) -> None:
+        wait = getattr(self.bus, "wait_durable", None)
+        if wait is not None:
+            await wait()
+
+    async def flush(self) -> None:
+        """Wait until every event of this emitter so far is durable."""
+        await self._wait_durable()
+
+    async def from_item(self, item: tuple[Any, ...]) -> list[Event]:
+        """:meth:`from_chunk` for an ``astream`` item as it comes.
+
+        Accepts ``(mode, chunk)`` (several stream modes) and
+        ``(namespace, mode, chunk)`` (``subgraphs=True``).
+        """
+        if len(item) == 3:
+            namespace, mode, chunk = item
+            return await self.from_chunk(mode, chunk, namespace=namespace)
+        if len(item) == 2:
+            mode, chunk = item
+            return await self.from_chunk(mode, chunk)
+        raise ValueError(f"not a LangGraph stream item: {item!r:.200}")
+
+    async def from_chunk(
+        self, mode: str, chunk: Any, *, namespace: Sequence[str] = ()
+    ) -> list[Event]:
+        """Turn one LangGraph stream chunk into events, publish them and return them.
+
+        * ``tasks`` without ``result`` -> ``node_started`` (task id, node,
+          triggers); with ``result`` -> ``node_completed`` (duration, keys
+          written), or ``node_failed`` when ``error`` is set (error type and
+          message), or ``interrupted`` when the task raised interrupts.
+        * ``checkpoints`` -> ``checkpoint_saved`` with the checkpoint id, step
+          and next nodes.
+        * ``custom`` (what a node writes with ``get_stream_writer()``) ->
+          ``node_progress``; the source is the node when it can be known (a
+          ``"node"`` key in the payload, the subgraph namespace, or the only
+          node running).
+
+        Other modes produce no event.
+        """
+        specs = self._specs(mode, chunk, tuple(namespace))
+        wait = self.wait_chunks or any(spec["type"] in _STOPPING for spec in specs)
+        return await self._publish(specs, wait=wait)
+
+    def _specs(self, mode: str, chunk: Any, namespace: tuple[str, ...]) -> list[dict[str, Any]]:
+        ns_payload = {"namespace": list(namespace)} if namespace else {}
+        if mode == "tasks" and isinstance(chunk, Mapping):
+            return [self._task_spec(chunk, ns_payload)]
+        if mode == "checkpoints" and isinstance(chunk, Mapping):
+            configurable = (chunk.get("config") or {}).get("configurable") or {}
+            metadata = chunk.get("metadata") or {}
+            return [
+                _spec(
+                    EventType.CHECKPOINT_SAVED,
+                    source=_node_of(namespace),
+                    checkpoint_id=configurable.get("checkpoint_id"),
+                    payload={
+                        "checkpoint_ns": configurable.get("checkpoint_ns", ""),
+                        "step": metadata.get("step"),
+                        "source": metadata.get("source"),
+                        "next": list(chunk.get("next") or []),
+                        **ns_payload,
+                    },
+                )
+            ]
+        if mode == "custom":
+            payload = dict(chunk) if isinstance(chunk, Mapping) else {"value": jsonable(chunk)}
+            return [
+                _spec(
+                    EventType.NODE_PROGRESS,
+                    source=self._progress_source(payload, namespace),
+                    payload={**payload, **ns_payload},
+                )
+            ]
+        return []
+
+    def _task_spec(self, chunk: Mapping[str, Any], ns_payload: dict[str, Any]) -> dict[str, Any]:
+        task_id = str(chunk.get("id"))
+        node = str(chunk.get("name"))
+        base = {"task_id": task_id, "node": node, **ns_payload}
+        if "result" not in chunk and "error" not in chunk:
+            self._running[task_id] = (node, time.monotonic())
+            return _spec(
+                EventType.NODE_STARTED,
+                source=node,
+                payload={**base, "triggers": list(chunk.get("triggers") or [])},
+            )
+        _, started = self._running.pop(task_id, (node, None))
+        if started is not None:
+            base["duration_ms"] = round((time.monotonic() - started) * 1000, 3)
+        error = chunk.get("error")
+        if error is not None:
+            return _spec(
+                EventType.NODE_FAILED,
+                source=node,
+                payload={**base, "error_type": type(error).__name__, "error": str(error)},
+            )
+        interrupts = chunk.get("interrupts") or []
+        if interrupts:
+            return _spec(
+                EventType.INTERRUPTED,
+                source=node,
+                payload={**base, "interrupts": [_interrupt(i) for i in interrupts]},
+            )
+        result = chunk.get("result")
+        keys = _written_keys(result)
+        return _spec(EventType.NODE_COMPLETED, source=node, payload={**base, "keys": keys})
+
+    def _progress_source(
+        self, payload: Mapping[str, Any], namespace: tuple[str, ...]
+    ) -> str | None:
+        for key in ("node", "source"):
+            if isinstance(payload.get(key), str):
+                return str(payload[key])
+        inner = _node_of(namespace)
+        if inner is not None:
+            return inner
+        nodes = {node for node, _ in self._running.values()}
+        return nodes.pop() if len(nodes) == 1 else None
+
+
+def _spec(
+    type: EventType,
+    *,
+    source: str | None = None,
+    payload: Mapping[str, Any] | None = None,
+    checkpoint_id: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "type": type,
+        "source": source,
+        "target": None,
+        "payload": payload,
+        "priority": None,
+        "checkpoint_id": checkpoint_id,
+        "metadata": None,
+    }
+
+
+def _written_keys(result: Any) -> list[str]:
+    """State keys a node wrote: the shape of the update, not its (maybe large) values."""
+    if isinstance(result, Mapping):
+        return [str(k) for k in result]
+    if isinstance(result, Sequence) and not isinstance(result, str | bytes):
+        keys: list[str] = []
+        for item in result:
+            if isinstance(item, Sequence) and len(item) == 2 and isinstance(item[0], str):
+                keys.append(item[0])
+        return keys
+    return []
+
+
+def _interrupt(value: Any) -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        return {"id": value.get("id"), "value": jsonable(value.get("value"))}
+    return {"id": getattr(value, "id", None), "value": jsonable(getattr(value, "value", value))}

@@ -1,0 +1,191 @@
+"""Helpers shared by the events tests (graphs, Redis servers, collecting events)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import operator
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, TypedDict
+
+import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.config import get_stream_writer
+from langgraph.graph import END, START, StateGraph
+
+from sentient_graph.events import Event, EventBus, EventType, RunEmitter, Subscription
+
+SHARED_REDIS = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _redis_answers(url: str) -> bool:
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=1)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except redis.exceptions.RedisError:
+        return False
+
+
+def need_redis(url: str = SHARED_REDIS) -> None:
+    """Fail under CI (Redis is part of the test environment there), skip elsewhere."""
+    if _redis_answers(url):
+        return
+    message = f"no Redis server answers at {url}"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message + " (CI=true: Redis is required)")
+    pytest.skip(message)
+
+
+@dataclass
+class Buses:
+    """The bus a run publishes on, and the one a watcher follows with."""
+
+    kind: str
+    publisher: EventBus
+    follower: EventBus
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RedisServer:
+    """A private redis-server on a free loopback port that tests may stop and start."""
+
+    def __init__(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            if os.environ.get("CI", "").lower() == "true":
+                pytest.fail("redis-server is not installed (CI=true: Redis is required)")
+            pytest.skip("redis-server is not installed")
+        self.binary = binary
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while not _redis_answers(self.url):
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError(f"redis-server on port {self.port} did not start")
+            time.sleep(0.02)  # polling a process that is starting
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+
+# -- graphs -------------------------------------------------------------------
+
+
+class State(TypedDict):
+    trail: Annotated[list[str], operator.add]
+
+
+def _node(name: str, gate: asyncio.Event | None = None, fail: bool = False) -> Callable[..., Any]:
+    async def run(state: State) -> dict[str, Any]:
+        get_stream_writer()({"step": name, "pct": 50})
+        if gate is not None:
+            await gate.wait()
+        if fail:
+            raise ValueError(f"{name} failed on purpose")
+        return {"trail": [name]}
+
+    run.__name__ = name
+    return run
+
+
+def linear_graph(
+    names: list[str],
+    *,
+    gates: dict[str, asyncio.Event] | None = None,
+    fail: str | None = None,
+    parallel: tuple[str, str] | None = None,
+) -> Any:
+    """``names`` in a line; optionally two nodes in parallel after the first."""
+    builder = StateGraph(State)
+    gates = gates or {}
+    for name in names:
+        builder.add_node(name, _node(name, gates.get(name), fail == name))
+    builder.add_edge(START, names[0])
+    if parallel:
+        for name in parallel:
+            builder.add_node(name, _node(name))
+            builder.add_edge(names[0], name)
+        builder.add_edge(list(parallel), names[1] if len(names) > 1 else END)
+        rest = names[1:]
+    else:
+        rest = names
+    for a, b in itertools.pairwise(rest):
+        builder.add_edge(a, b)
+    builder.add_edge(names[-1], END)
+    return builder.compile(checkpointer=InMemorySaver())
+
+
+async def run_graph(
+    bus: EventBus, graph: Any, thread_id: str, run_id: str | None = None
+) -> RunEmitter:
+    """Drive a graph the way the engine does: run events around the LangGraph stream."""
+    emitter = RunEmitter(bus, thread_id=thread_id, run_id=run_id or uuid.uuid4().hex)
+    await emitter.emit(EventType.RUN_STARTED, payload={"graph": "test"})
+    config = {"configurable": {"thread_id": thread_id}}
+    try:
+        async for item in graph.astream(
+            {"trail": []}, config, stream_mode=["tasks", "checkpoints", "custom"]
+        ):
+            await emitter.from_item(item)
+    except Exception as exc:
+        await emitter.emit(EventType.RUN_FAILED, payload={"error_type": type(exc).__name__})
+        return emitter
+    await emitter.emit(EventType.RUN_COMPLETED)
+    return emitter
+
+
+async def collect_until(
+    sub: Subscription, stop: Callable[[Event], bool], within: float = 15.0
+) -> list[Event]:
+    """Events from ``sub`` up to and including the first for which ``stop`` is true."""
+    out: list[Event] = []
+    async with asyncio.timeout(within):
+        async for event in sub:
+            out.append(event)
+            if stop(event):
+                return out
+    return out
+
+
+def is_end(event: Event) -> bool:
+    return event.type in (EventType.RUN_COMPLETED, EventType.RUN_FAILED, EventType.RUN_CANCELLED)

@@ -1,0 +1,203 @@
+"""Behaviour of the bus and the emitter with a real LangGraph graph, in-process and over Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from events_testkit import Buses, collect_until, free_port, is_end, linear_graph, run_graph
+
+from sentient_graph.db import AsyncConnection
+from sentient_graph.errors import ConfigError, RedisUnavailable
+from sentient_graph.events import Event, EventBus, EventType, Priority, RunEmitter
+
+
+def _tid() -> str:
+    return f"thread-{uuid.uuid4().hex[:8]}"
+
+
+async def test_graph_events_arrive_in_order_with_contiguous_seq(buses: Buses) -> None:
+    thread = _tid()
+    graph = linear_graph(["plan", "build", "review"], parallel=("front", "back"))
+    async with buses.follower.subscribe(thread) as sub:
+        emitter = await run_graph(buses.publisher, graph, thread)
+        seen = await collect_until(sub, is_end)
+
+    assert [e.seq for e in seen] == list(range(1, emitter.seq + 1))
+    assert {e.run_id for e in seen} == {emitter.run_id}
+    assert seen[0].type is EventType.RUN_STARTED and seen[-1].type is EventType.RUN_COMPLETED
+    started = [e.source for e in seen if e.type is EventType.NODE_STARTED]
+    completed = [e for e in seen if e.type is EventType.NODE_COMPLETED]
+    assert started[0] == "plan" and set(started[1:3]) == {"front", "back"}
+    assert started[3:] == ["build", "review"]
+    assert {e.source for e in completed} == {"plan", "front", "back", "build", "review"}
+    for done in completed:
+        start = next(
+            e
+            for e in seen
+            if e.type is EventType.NODE_STARTED and e.payload["task_id"] == done.payload["task_id"]
+        )
+        assert start.seq < done.seq
+        assert done.payload["duration_ms"] >= 0 and done.payload["keys"] == ["trail"]
+    progress = [e for e in seen if e.type is EventType.NODE_PROGRESS]
+    # Sequential nodes are named; the two parallel ones may not be knowable.
+    assert {"plan", "build", "review"} <= {e.source for e in progress}
+    assert all(e.payload["pct"] == 50 and e.priority is Priority.LOW for e in progress)
+    checkpoints = [e for e in seen if e.type is EventType.CHECKPOINT_SAVED]
+    assert checkpoints and all(e.checkpoint_id for e in checkpoints)
+    # The log holds the same events, in the same order.
+    log = buses.publisher.log
+    assert log is not None
+    assert [e.event_id for e in await log.replay(thread)] == [e.event_id for e in seen]
+
+
+async def test_failures_and_interrupts_carry_their_details(buses: Buses) -> None:
+    thread = _tid()
+    async with buses.follower.subscribe(thread, min_priority="high") as sub:
+        await run_graph(buses.publisher, linear_graph(["a", "b"], fail="b"), thread)
+        seen = await collect_until(sub, is_end)
+    assert [e.type for e in seen] == [EventType.NODE_FAILED, EventType.RUN_FAILED]
+    failed = seen[0]
+    assert failed.source == "b" and failed.priority is Priority.HIGH
+    assert failed.payload["error_type"] == "ValueError"
+    assert "failed on purpose" in failed.payload["error"]
+    assert failed.payload["duration_ms"] >= 0
+
+    from langgraph.types import interrupt
+
+    emitter = RunEmitter(buses.publisher, thread_id=thread, run_id="r-interrupt")
+    chunk = {"id": "task-1", "name": "approve", "input": {}, "triggers": ("branch:to:approve",)}
+    await emitter.from_chunk("tasks", chunk)
+    (event,) = await emitter.from_chunk(
+        "tasks",
+        {
+            "id": "task-1",
+            "name": "approve",
+            "error": None,
+            "result": {},
+            "interrupts": [{"value": {"question": "ship?"}, "id": "i1"}],
+        },
+    )
+    assert event.type is EventType.INTERRUPTED
+    assert event.payload["interrupts"] == [{"id": "i1", "value": {"question": "ship?"}}]
+    assert interrupt is not None
+
+
+async def test_filters(buses: Buses) -> None:
+    thread, other = _tid(), _tid()
+    graph = linear_graph(["a", "b", "c"])
+    follower = buses.follower
+    async with (
+        follower.subscribe(
+            thread, types=[EventType.NODE_COMPLETED, EventType.RUN_COMPLETED]
+        ) as by_type,
+        follower.subscribe(thread, source="b") as by_source,
+        follower.subscribe(None, types="run_completed") as everywhere,
+        follower.subscribe(thread, min_priority=Priority.NORMAL) as by_priority,
+    ):
+        first = await run_graph(buses.publisher, graph, thread)
+        second = await run_graph(buses.publisher, linear_graph(["x"]), other)
+        typed = await collect_until(by_type, is_end)
+        sourced = await collect_until(by_source, lambda e: e.type is EventType.NODE_COMPLETED)
+        ends = await collect_until(everywhere, lambda e: e.thread_id == other)
+        urgent = await collect_until(by_priority, is_end)
+    assert [e.source for e in typed] == ["a", "b", "c", None]
+    assert [e.type for e in sourced] == [
+        EventType.NODE_STARTED,
+        EventType.NODE_PROGRESS,
+        EventType.NODE_COMPLETED,
+    ]
+    assert {(e.thread_id, e.run_id) for e in ends} == {
+        (thread, first.run_id),
+        (other, second.run_id),
+    }
+    assert urgent and all(e.priority >= Priority.NORMAL for e in urgent)
+    assert not any(e.type in (EventType.NODE_PROGRESS, EventType.CHECKPOINT_SAVED) for e in urgent)
+
+    async with follower.subscribe(thread, run_id="not-this-run", after_seq=0) as none_sub:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.3):
+                await anext(none_sub)
+
+
+async def test_replay_after_seq_then_live_without_gap_or_duplicate(buses: Buses) -> None:
+    thread = _tid()
+    emitter = RunEmitter(buses.publisher, thread_id=thread, run_id="r1")
+    for i in range(5):
+        await emitter.emit(EventType.CUSTOM, source="n", payload={"i": i})
+    await buses.publisher.flush()
+    async with buses.follower.subscribe(thread, after_seq=2) as sub:
+        for i in range(5, 8):
+            await emitter.emit(EventType.CUSTOM, source="n", payload={"i": i})
+        await emitter.emit(EventType.RUN_COMPLETED)
+        seen = await collect_until(sub, is_end)
+    assert [e.seq for e in seen] == [3, 4, 5, 6, 7, 8, 9]
+    assert [e.payload.get("i") for e in seen] == [2, 3, 4, 5, 6, 7, None]
+    assert [e.seq for e in await buses.follower.replay(thread, after_seq=6)] == [7, 8, 9]
+
+
+async def test_live_only_subscriber_gets_whole_runs_that_start_later(buses: Buses) -> None:
+    thread = _tid()
+    async with buses.follower.subscribe(thread) as sub:
+        for run in ("r1", "r2"):
+            emitter = RunEmitter(buses.publisher, thread_id=thread, run_id=run)
+            await emitter.emit(EventType.RUN_STARTED)
+            await emitter.emit(EventType.RUN_COMPLETED)
+        seen = await collect_until(sub, lambda e: e.run_id == "r2" and is_end(e))
+    assert [(e.run_id, e.seq) for e in seen] == [("r1", 1), ("r1", 2), ("r2", 1), ("r2", 2)]
+
+
+async def test_handlers_sync_and_async_and_a_failing_one(buses: Buses) -> None:
+    thread = _tid()
+    got_sync: list[int] = []
+    got_async: list[int] = []
+    done = asyncio.Event()
+
+    def sync_handler(event: Event) -> None:
+        got_sync.append(event.seq)
+
+    async def async_handler(event: Event) -> None:
+        got_async.append(event.seq)
+        if is_end(event):
+            done.set()
+
+    def broken(event: Event) -> None:
+        raise RuntimeError("handler bug")
+
+    regs = [
+        await buses.follower.add_handler(sync_handler, thread),
+        await buses.follower.add_handler(async_handler, thread),
+        await buses.follower.add_handler(broken, thread),
+    ]
+    emitter = RunEmitter(buses.publisher, thread_id=thread, run_id="r")
+    for _ in range(3):
+        await emitter.emit(EventType.CUSTOM)
+    await emitter.emit(EventType.RUN_COMPLETED)
+    async with asyncio.timeout(10):
+        await done.wait()
+    for reg in regs:
+        await reg.aclose()
+    assert got_async == [1, 2, 3, 4]
+    assert got_sync == [1, 2, 3, 4]
+
+
+async def test_concurrent_emits_get_contiguous_seq(buses: Buses) -> None:
+    thread = _tid()
+    emitter = RunEmitter(buses.publisher, thread_id=thread, run_id="r")
+    async with buses.follower.subscribe(thread) as sub:
+        await asyncio.gather(*(emitter.emit(EventType.CUSTOM, payload={"i": i}) for i in range(50)))
+        await emitter.emit(EventType.RUN_COMPLETED)
+        seen = await collect_until(sub, is_end)
+    assert [e.seq for e in seen] == list(range(1, 52))
+
+
+async def test_follow_only_bus_cannot_publish_and_bad_redis_is_one_line(
+    conn: AsyncConnection,
+) -> None:
+    with pytest.raises(RedisUnavailable, match="no Redis server answers"):
+        await EventBus.open(conn, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    bus = await EventBus.open(conn)
+    await bus.aclose()
+    with pytest.raises(ConfigError, match="closed"):
+        await bus.publish(Event(type="custom", thread_id="t", run_id="r", seq=1))

@@ -1,0 +1,186 @@
+"""``sentient-graph events THREAD``: history and live tail, from the same and another process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import structlog
+import typer
+from events_testkit import SHARED_REDIS, linear_graph, need_redis, run_graph
+from typer.testing import CliRunner
+
+from sentient_graph.cli.events import events
+from sentient_graph.db import connect
+from sentient_graph.events import Event, EventBus, EventType
+
+app = typer.Typer()
+app.command("events")(events)
+
+CLI = "import typer; from sentient_graph.cli.events import events; typer.run(events)"
+
+
+def _publish_runs(
+    url: str, thread: str, *, redis_url: str | None = None, prefix: str = "x"
+) -> list[str]:
+    async def go() -> list[str]:
+        conn = await connect(url)
+        try:
+            async with await EventBus.open(conn, redis_url=redis_url, prefix=prefix) as bus:
+                first = await run_graph(bus, linear_graph(["a", "b"]), thread)
+                second = await run_graph(bus, linear_graph(["c"], fail="c"), thread)
+                return [first.run_id, second.run_id]
+        finally:
+            await conn.aclose()
+
+    return asyncio.run(go())
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    # The command configures structlog for a terminal; other tests expect the defaults.
+    yield
+    structlog.reset_defaults()
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"surrealkv://{tmp_path}/store"
+    monkeypatch.setenv("SURREALDB_URL", url)
+    monkeypatch.setenv("SURREALDB_NAMESPACE", "cli")
+    monkeypatch.setenv("SURREALDB_DATABASE", "events")
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    return url
+
+
+def test_history_from_the_embedded_store_without_redis(store: str) -> None:
+    thread = "t-cli"
+    runs = _publish_runs(store, thread)
+    runner = CliRunner()
+
+    result = runner.invoke(app, [thread])
+    assert result.exit_code == 0, result.output
+    assert f"run {runs[0]}" in result.output and f"run {runs[1]}" in result.output
+    assert "node_failed" in result.output and "error_type=ValueError" in result.output
+
+    result = runner.invoke(
+        app, [thread, "--json", "--type", "node_completed", "--type", "run_failed"]
+    )
+    assert result.exit_code == 0, result.output
+    got = [Event.from_json(line) for line in result.stdout.splitlines()]
+    assert [(e.type, e.source) for e in got] == [
+        (EventType.NODE_COMPLETED, "a"),
+        (EventType.NODE_COMPLETED, "b"),
+        (EventType.RUN_FAILED, None),
+    ]
+
+    result = runner.invoke(app, [thread, "--json", "--after", "3", "--run", runs[1]])
+    tail = [Event.from_json(line) for line in result.stdout.splitlines()]
+    assert [e.seq for e in tail] == list(range(4, len(tail) + 4))
+    assert {e.run_id for e in tail} == {runs[1]}
+
+    result = runner.invoke(app, [thread, "--type", "nonsense"])
+    assert result.exit_code != 0 and "unknown event type 'nonsense'" in result.output
+
+    result = runner.invoke(app, [thread, "--follow"])
+    assert result.exit_code == 1
+    assert "set REDIS_URL" in result.output
+
+
+def test_follow_from_another_process_while_the_run_holds_the_store(
+    store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    need_redis()
+    prefix = f"test-{uuid.uuid4().hex}"
+    thread = "t-follow"
+    env = {**os.environ, "REDIS_URL": SHARED_REDIS, "SENTIENT_EVENTS_PREFIX": prefix}
+
+    async def go() -> tuple[list[Event], int]:
+        conn = await connect(store)  # the run's process holds the embedded store
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-u",
+            "-c",
+            CLI,
+            thread,
+            "--follow",
+            "--json",
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            async with await EventBus.open(conn, redis_url=SHARED_REDIS, prefix=prefix) as bus:
+                emitter = await run_graph(bus, linear_graph(["a", "b", "c"]), thread)
+            seen: list[Event] = []
+            assert proc.stdout is not None
+            async with asyncio.timeout(30):
+                while not seen or seen[-1].type is not EventType.RUN_COMPLETED:
+                    line = await proc.stdout.readline()
+                    assert line, (await proc.stderr.read()).decode()  # type: ignore[union-attr]
+                    seen.append(Event.from_json(line))
+            proc.send_signal(signal.SIGINT)
+            async with asyncio.timeout(15):
+                await proc.wait()
+            return seen, emitter.seq
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+            await conn.aclose()
+
+    seen, last = asyncio.run(go())
+    assert [e.seq for e in seen] == list(range(1, last + 1))
+    # The follower never opened the store: a one-shot read works again now.
+    result = CliRunner().invoke(app, [thread, "--json"], env={"REDIS_URL": ""})
+    assert len(result.stdout.splitlines()) == last
+
+
+def test_history_from_redis_when_the_store_is_busy(store: str) -> None:
+    need_redis()
+    prefix = f"test-{uuid.uuid4().hex}"
+    thread = "t-busy"
+    _publish_runs(store, thread, redis_url=SHARED_REDIS, prefix=prefix)
+    # Another process holds the store, as a running graph would.
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-u",
+            "-c",
+            "import asyncio, sys\n"
+            "from sentient_graph.db import connect\n"
+            "async def main():\n"
+            f"    c = await connect({store!r})\n"
+            "    print('HELD', flush=True)\n"
+            "    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)\n"
+            "    await c.aclose()\n"
+            "asyncio.run(main())\n",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=os.environ,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == b"HELD"
+        env = {"REDIS_URL": SHARED_REDIS, "SENTIENT_EVENTS_PREFIX": prefix}
+        result = CliRunner().invoke(app, [thread, "--json", "--type", "run_completed"], env=env)
+        assert result.exit_code == 0, result.output
+        assert [Event.from_json(line).type for line in result.stdout.splitlines()] == [
+            EventType.RUN_COMPLETED
+        ]
+        # Redis knows nothing of this thread and the store is locked: one line, no traceback.
+        result = CliRunner().invoke(app, ["unknown-thread"], env=env)
+        assert result.exit_code == 0
+        assert "busy with a run" in result.output and "Traceback" not in result.output
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.write(b"\n")
+        holder.stdin.close()
+        holder.wait(timeout=15)

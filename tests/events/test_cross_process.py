@@ -1,0 +1,158 @@
+"""Followers in other processes, and a Redis server that dies in the middle of a run."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from pathlib import Path
+
+from events_testkit import RedisServer, collect_until, is_end, linear_graph, run_graph
+
+from sentient_graph.db import AsyncConnection
+from sentient_graph.events import Event, EventBus, EventType
+
+FOLLOWER = Path(__file__).with_name("follower_process.py")
+
+
+async def _start_follower(
+    redis_url: str, prefix: str, thread: str, runs: int = 1
+) -> asyncio.subprocess.Process:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-u",
+        str(FOLLOWER),
+        redis_url,
+        prefix,
+        thread,
+        str(runs),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    async with asyncio.timeout(30):
+        line = await proc.stdout.readline()
+    if line.strip() != b"READY":
+        _, err = await proc.communicate()
+        raise AssertionError(f"follower did not start: {line!r} {err.decode()[-2000:]}")
+    return proc
+
+
+async def _follower_events(proc: asyncio.subprocess.Process) -> list[Event]:
+    async with asyncio.timeout(30):
+        out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()[-2000:]
+    return [Event.from_json(line) for line in out.decode().splitlines() if line.strip()]
+
+
+async def test_subscriber_in_another_process_sees_every_event(
+    conn: AsyncConnection, redis_url: str, prefix: str
+) -> None:
+    thread = f"thread-{uuid.uuid4().hex[:8]}"
+    proc = await _start_follower(redis_url, prefix, thread, runs=2)
+    try:
+        async with await EventBus.open(conn, redis_url=redis_url, prefix=prefix) as bus:
+            first = await run_graph(
+                bus, linear_graph(["a", "b", "c", "d"], parallel=("p", "q")), thread
+            )
+            second = await run_graph(bus, linear_graph(["x", "y"], fail="y"), thread)
+        got = await _follower_events(proc)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    by_run = {run: [e.seq for e in got if e.run_id == run] for run in (first.run_id, second.run_id)}
+    assert by_run == {
+        first.run_id: list(range(1, first.seq + 1)),
+        second.run_id: list(range(1, second.seq + 1)),
+    }
+    assert [e.event_id for e in got] == [e.event_id for e in await bus.log.replay(thread)]  # type: ignore[union-attr]
+
+
+async def test_redis_killed_and_restarted_mid_run(
+    conn: AsyncConnection, private_redis: RedisServer, prefix: str
+) -> None:
+    thread = f"thread-{uuid.uuid4().hex[:8]}"
+    gates = {"mid": asyncio.Event(), "late": asyncio.Event()}
+    graph = linear_graph(["early", "mid", "during1", "during2", "late", "final"], gates=gates)
+    publisher = await EventBus.open(conn, redis_url=private_redis.url, prefix=prefix)
+    follower = await EventBus.open(None, redis_url=private_redis.url, prefix=prefix)
+    # A second process follows too, to show the same across processes.
+    other = await _start_follower(private_redis.url, prefix, thread)
+    try:
+        late_logged = asyncio.Event()
+
+        def watch(event: Event) -> None:
+            # The publisher's own handlers run in-process: they work while Redis is down.
+            if event.type is EventType.NODE_STARTED and event.source == "late":
+                late_logged.set()
+
+        watcher = await publisher.add_handler(watch, thread)
+        async with follower.subscribe(thread) as sub:
+            run = asyncio.create_task(run_graph(publisher, graph, thread))
+            # Wait until the follower has seen "mid" start (the node blocks on its gate).
+            before = await collect_until(
+                sub, lambda e: e.type is EventType.NODE_STARTED and e.source == "mid"
+            )
+            private_redis.stop()
+            gates["mid"].set()  # these events are emitted while Redis is down
+            # "late" blocks on its gate: its start is logged while Redis is still down.
+            async with asyncio.timeout(15):
+                await late_logged.wait()
+            private_redis.start()
+            gates["late"].set()
+            emitter = await asyncio.wait_for(run, 30)
+            after = await collect_until(sub, is_end, within=30)
+        await watcher.aclose()
+        from_other = await _follower_events(other)
+    finally:
+        for gate in gates.values():
+            gate.set()
+        if other.returncode is None:
+            other.kill()
+            await other.wait()
+        await follower.aclose()
+        await publisher.aclose()
+
+    seen = before + after
+    expected = list(range(1, emitter.seq + 1))
+    assert seen[-1].type is EventType.RUN_COMPLETED
+    assert [e.seq for e in seen] == expected, "the in-process follower lost or repeated events"
+    assert [e.seq for e in from_other] == expected, "the other process lost or repeated events"
+    logged = await publisher.log.replay(thread)  # type: ignore[union-attr]
+    assert [e.seq for e in logged] == expected
+    assert {e.source for e in logged if e.type is EventType.NODE_COMPLETED} == {
+        "early",
+        "mid",
+        "during1",
+        "during2",
+        "late",
+        "final",
+    }
+
+
+async def test_late_follower_replays_from_redis_after_restart(
+    conn: AsyncConnection, private_redis: RedisServer, prefix: str
+) -> None:
+    """A Redis restart empties the stream; the publisher refills it from its log."""
+    thread = f"thread-{uuid.uuid4().hex[:8]}"
+    publisher = await EventBus.open(conn, redis_url=private_redis.url, prefix=prefix)
+    try:
+        emitter = await run_graph(publisher, linear_graph(["a", "b"]), thread)
+        await publisher.flush()
+        private_redis.stop()
+        private_redis.start()
+        more = await run_graph(publisher, linear_graph(["c"]), thread)
+        async with asyncio.timeout(15):
+            await publisher.flush()
+        async with await EventBus.open(None, redis_url=private_redis.url, prefix=prefix) as late:
+            history = await late.replay(thread)
+            async with late.subscribe(thread, after_seq=0) as sub:
+                replayed = await collect_until(sub, lambda e: e.run_id == more.run_id and is_end(e))
+    finally:
+        await publisher.aclose()
+    runs = {emitter.run_id: emitter.seq, more.run_id: more.seq}
+    for events in (history, replayed):
+        assert {run: [e.seq for e in events if e.run_id == run] for run in runs} == {
+            run: list(range(1, n + 1)) for run, n in runs.items()
+        }
