@@ -52,6 +52,7 @@ __all__ = [
     "SerializationFailed",
     "StoreLocked",
     "StoreUnavailable",
+    "SyncEngine",
     "ThreadNotFound",
     "__version__",
     "add_agent",
@@ -61,6 +62,7 @@ __all__ = [
 
 _LAZY = {
     "Engine": "sentient_graph.runner",
+    "SyncEngine": "sentient_graph.runner",
     "Event": "sentient_graph.events",
     "EventType": "sentient_graph.events",
     "Priority": "sentient_graph.events",
@@ -72,7 +74,7 @@ _LAZY = {
 if TYPE_CHECKING:
     from sentient_graph.agents import add_agent, agent, progress
     from sentient_graph.events import Event, EventType, Priority
-    from sentient_graph.runner import Engine
+    from sentient_graph.runner import Engine, SyncEngine
 
 
 def __getattr__(name: str) -> Any:
