@@ -78,7 +78,7 @@ def _registered(kind: str, tmp_path: Path) -> Any:
     return sync_factory
 
 
-@pytest.mark.parametrize("kind", ["async-mem", "async-surrealkv", "sync-mem"])
+@pytest.mark.parametrize("kind", ["async-mem", "async-surrealkv", "sync-mem", "sync-surrealkv"])
 async def test_conformance_suite(kind: str, tmp_path: Path) -> None:
     report = await validate(_registered(kind, tmp_path))
     detected = {name for name, result in report.results.items() if result.detected}
