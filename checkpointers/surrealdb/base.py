@@ -79,6 +79,13 @@ MIGRATIONS: list[str] = [
     """
     DEFINE INDEX IF NOT EXISTS checkpoint_thread_ns_id ON checkpoint FIELDS thread_id, checkpoint_ns, checkpoint_id;
     """,
+    # v3: record links to a checkpoint's channel values, derived by the engine from
+    # `blob_keys` at every write (reads FETCH them; the client never sends them).
+    """
+    DEFINE FIELD IF NOT EXISTS blobs ON checkpoint VALUE
+        (blob_keys ?? []).map(|$k| type::record('checkpoint_blob', [thread_id, checkpoint_ns, $k[0], $k[1]]));
+    UPDATE checkpoint SET blobs = NONE RETURN NONE;
+    """,
 ]
 
 RECORD_MIGRATION_SQL = "UPSERT type::record('checkpoint_migration', $version) SET version = $version, applied_at = time::now() RETURN NONE;"
@@ -90,16 +97,24 @@ RECORD_MIGRATION_SQL = "UPSERT type::record('checkpoint_migration', $version) SE
 # The checkpoint, the channel values that changed (never overwritten: a version
 # is immutable), and the latest pointer, which only moves forward (checkpoint ids
 # are time-ordered uuid6 strings) - in one transaction.
-_PUT_CHECKPOINT = "UPSERT type::record('checkpoint', [$thread_id, $checkpoint_ns, $checkpoint_id]) CONTENT $row RETURN NONE;"
-_PUT_BLOBS = "INSERT IGNORE INTO checkpoint_blob $blobs RETURN NONE;"
+_PUT_CHECKPOINT = """UPSERT type::record('checkpoint', [$thread_id, $checkpoint_ns, $checkpoint_id]) CONTENT $row RETURN NONE;"""
+_PUT_BLOBS = """INSERT IGNORE INTO checkpoint_blob $blobs.map(|$b| {
+    id: type::record('checkpoint_blob', [$thread_id, $checkpoint_ns, $b[0], $b[1]]),
+    thread_id: $thread_id, checkpoint_ns: $checkpoint_ns, channel: $b[0], version: $b[1], type: $b[2], value: $b[3]
+}) RETURN NONE;"""
 _PUT_LATEST = """UPSERT type::record('checkpoint_latest', [$thread_id, $checkpoint_ns])
     SET thread_id = $thread_id, checkpoint_ns = $checkpoint_ns, checkpoint_id = IF checkpoint_id = NONE OR $checkpoint_id > checkpoint_id THEN $checkpoint_id ELSE checkpoint_id END
     RETURN NONE;"""
 
 # Regular writes are first-wins (a retried task must not overwrite what was
 # recorded); special writes (errors, interrupts, resume values) are last-wins.
-_PUT_REGULAR_WRITES = "INSERT IGNORE INTO checkpoint_write $regular RETURN NONE;"
-_PUT_SPECIAL_WRITES = """INSERT INTO checkpoint_write $special ON DUPLICATE KEY UPDATE
+_WRITE_ROWS = """.map(|$w| {
+    id: type::record('checkpoint_write', [$thread_id, $checkpoint_ns, $checkpoint_id, $task_id, $w[0]]),
+    thread_id: $thread_id, checkpoint_ns: $checkpoint_ns, checkpoint_id: $checkpoint_id,
+    task_id: $task_id, task_path: $task_path, idx: $w[0], channel: $w[1], type: $w[2], value: $w[3]
+})"""
+_PUT_REGULAR_WRITES = f"INSERT IGNORE INTO checkpoint_write $regular{_WRITE_ROWS} RETURN NONE;"
+_PUT_SPECIAL_WRITES = f"""INSERT INTO checkpoint_write $special{_WRITE_ROWS} ON DUPLICATE KEY UPDATE
     channel = $input.channel, type = $input.type, value = $input.value, task_path = $input.task_path
     RETURN NONE;"""
 
@@ -418,24 +433,16 @@ class BaseSurrealSaver(BaseCheckpointSaver[str]):
 
         stored = dict(checkpoint)
         values: dict[str, Any] = stored.pop("channel_values", {}) or {}  # type: ignore[misc]
-        blobs: list[dict[str, Any]] = []
+        # Rows travel as arrays and become records in the engine: the SDK's
+        # Python CBOR encoder was the largest cost of a graph run.
+        blobs: list[list[Any]] = []
         for channel, version in new_versions.items():
             ver = _str_version(version)
             if channel in values:
                 type_, data = self._dump(values[channel], f"channel {channel!r}")
             else:
                 type_, data = "empty", b""
-            blobs.append(
-                {
-                    "id": RecordID("checkpoint_blob", [thread_id, checkpoint_ns, channel, ver]),
-                    "thread_id": thread_id,
-                    "checkpoint_ns": checkpoint_ns,
-                    "channel": channel,
-                    "version": ver,
-                    "type": type_,
-                    "value": data,
-                }
-            )
+            blobs.append([channel, ver, type_, data])
         cp_type, cp_data = self._dump(stored, "checkpoint")
         full_metadata = get_serializable_checkpoint_metadata(config, metadata)
         md_type, md_data = self._dump_metadata(full_metadata)
@@ -453,12 +460,6 @@ class BaseSurrealSaver(BaseCheckpointSaver[str]):
             "run_id": str(run_id) if run_id is not None else None,
             "blob_keys": [
                 [channel, _str_version(version)]
-                for channel, version in checkpoint["channel_versions"].items()
-            ],
-            "blobs": [
-                RecordID(
-                    "checkpoint_blob", [thread_id, checkpoint_ns, channel, _str_version(version)]
-                )
                 for channel, version in checkpoint["channel_versions"].items()
             ],
         }
@@ -494,28 +495,18 @@ class BaseSurrealSaver(BaseCheckpointSaver[str]):
         thread_id = str(configurable["thread_id"])
         checkpoint_ns = str(configurable.get("checkpoint_ns") or "")
         checkpoint_id = str(configurable["checkpoint_id"])
-        regular: list[dict[str, Any]] = []
-        special: list[dict[str, Any]] = []
+        regular: list[list[Any]] = []
+        special: list[list[Any]] = []
         for idx, (channel, value) in enumerate(writes):
             slot = WRITES_IDX_MAP.get(channel, idx)
             type_, data = self._dump(value, f"write to channel {channel!r}")
-            row = {
-                "id": RecordID(
-                    "checkpoint_write",
-                    [thread_id, checkpoint_ns, checkpoint_id, str(task_id), slot],
-                ),
-                "thread_id": thread_id,
-                "checkpoint_ns": checkpoint_ns,
-                "checkpoint_id": checkpoint_id,
-                "task_id": str(task_id),
-                "task_path": task_path,
-                "idx": slot,
-                "channel": channel,
-                "type": type_,
-                "value": data,
-            }
-            (special if channel in WRITES_IDX_MAP else regular).append(row)
-        params = {
+            (special if channel in WRITES_IDX_MAP else regular).append([slot, channel, type_, data])
+        params: dict[str, Any] = {
+            "thread_id": thread_id,
+            "checkpoint_ns": checkpoint_ns,
+            "checkpoint_id": checkpoint_id,
+            "task_id": str(task_id),
+            "task_path": task_path,
             **({"regular": regular} if regular else {}),
             **({"special": special} if special else {}),
         }
