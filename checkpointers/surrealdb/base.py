@@ -431,8 +431,8 @@ class BaseSurrealSaver(BaseCheckpointSaver[str]):
         checkpoint_id = str(checkpoint["id"])
         parent_id = configurable.get("checkpoint_id")
 
-        stored = dict(checkpoint)
-        values: dict[str, Any] = stored.pop("channel_values", {}) or {}  # type: ignore[misc]
+        stored: dict[str, Any] = dict(checkpoint)
+        values: dict[str, Any] = stored.pop("channel_values", None) or {}
         # Rows travel as arrays and become records in the engine: the SDK's
         # Python CBOR encoder was the largest cost of a graph run.
         blobs: list[list[Any]] = []
