@@ -64,8 +64,10 @@ DEFAULT_MAX_OUTBOX = 100_000
 CLOCK_MARGIN = timedelta(seconds=2)
 
 _BATCH = 512
-#: Event-loop turns the log writer waits for more events while they keep coming.
-_LINGER_TURNS = 4
+#: How long the log writer lets events that nobody awaits gather before one INSERT.
+#: A LangGraph step yields its chunks between database calls, so event-loop turns
+#: alone gathered almost nothing (one INSERT per event: +35% on a 10-node run).
+_LINGER_SECONDS = 0.003
 _BACKOFF_START = 0.05
 _BACKOFF_MAX = 2.0
 
@@ -654,6 +656,19 @@ class EventBus:
         if fut is not None:
             await fut
 
+    async def _linger(self) -> None:
+        """Wait up to ``_LINGER_SECONDS`` for more events; stop early for one that is awaited."""
+        self._write_wakeup.clear()
+        deadline = asyncio.get_running_loop().time() + _LINGER_SECONDS
+        while (left := deadline - asyncio.get_running_loop().time()) > 0:
+            try:
+                await asyncio.wait_for(self._write_wakeup.wait(), left)
+            except TimeoutError:
+                return
+            self._write_wakeup.clear()
+            if any(fut is not None for _, fut in self._writes):
+                return
+
     async def _write_loop(self) -> None:
         """Group commit: write what waits in one INSERT, then hand it on to live delivery."""
         assert self.log is not None
@@ -665,12 +680,8 @@ class EventBus:
                 # Let a run that queued without waiting queue what else it has
                 # ready (a LangGraph step yields several chunks at once): fewer,
                 # larger INSERTs. A caller that waits gets its write at once.
-                lingering = bool(self._writes) and self._writes[-1][1] is None
-                for _ in range(_LINGER_TURNS if lingering else 0):
-                    queued = len(self._writes)
-                    await asyncio.sleep(0)
-                    if len(self._writes) == queued:
-                        break
+                if self._writes and all(fut is None for _, fut in self._writes):
+                    await self._linger()
                 continue
             items: list[tuple[list[Event], asyncio.Future[None] | None]] = []
             count = 0
