@@ -174,9 +174,15 @@ def _side_effect(node: str) -> None:
 
 
 async def _work(node: str) -> None:
-    """The slow, failure-prone middle of every node."""
-    await asyncio.sleep(_demo_delay())
+    """The slow, failure-prone middle of every node.
+
+    An injected failure comes first, before the delay: siblings running in the
+    same superstep are then still mid-work and are cancelled before they record
+    a side effect, which keeps the demo (and the tests that count side effects)
+    deterministic.
+    """
     _fail_once(node)
+    await asyncio.sleep(_demo_delay())
 
 
 # --------------------------------------------------------------------------- #

@@ -148,6 +148,11 @@ async def test_fail_once_then_resume_reruns_only_the_failed_node(
 ) -> None:
     marker = tmp_path / "fail-once.marker"
     monkeypatch.setenv("SENTIENT_FAIL_ONCE", node)
+    # The failure comes at the start of the node; parallel siblings are still in
+    # this delay and get cancelled before recording a side effect. Without it they
+    # race the failure, and one that finished its work but not its commit would run
+    # again on resume (at-least-once), which the count below would flag.
+    monkeypatch.setenv("SENTIENT_DEMO_DELAY", "0.1")
     graph = with_memory(software_team.graph)
     config = cfg()
 
