@@ -290,6 +290,16 @@ COMMIT TRANSACTION;
 
 PRUNE_STRATEGIES = frozenset({"keep_latest", "delete"})
 
+# Threads whose checkpoints carry DeltaChannel bookkeeping: their latest
+# checkpoint needs its ancestors' writes to rebuild the channel, so keep_latest
+# would silently empty it.
+DELTA_THREADS_SQL = """
+SELECT VALUE thread_id FROM checkpoint
+WHERE thread_id IN $thread_ids
+    AND (metadata.counters_since_delta_snapshot != NONE OR metadata.delta_writes_versioned != NONE)
+GROUP BY thread_id;
+"""
+
 
 def delete_checkpoints_sql(count: int) -> str:
     """Delete ``count`` checkpoints (``$key_i`` = [thread, ns, id]) and their writes, atomically."""
@@ -872,7 +882,16 @@ class BaseSurrealSaver(BaseCheckpointSaver[str]):
         yield PreparedQuery(COPY_THREAD_SQL, self._copy_rows(thread or {}, str(target_thread_id)))
 
     def _op_prune(self, thread_ids: Sequence[str], strategy: str) -> Steps[None]:
-        for thread_id in self._check_prune(thread_ids, strategy):
+        threads = self._check_prune(thread_ids, strategy)
+        if strategy == "keep_latest" and threads:
+            delta = (yield PreparedQuery(DELTA_THREADS_SQL, {"thread_ids": threads}))[-1] or []
+            if delta:
+                raise NotImplementedError(
+                    "keep_latest can't prune threads that use a DeltaChannel "
+                    f"(their latest state is rebuilt from older writes): {', '.join(sorted(delta))}; "
+                    "use strategy='delete' or leave them"
+                )
+        for thread_id in threads:
             if strategy == "delete":
                 yield PreparedQuery(DELETE_THREAD_SQL, {"thread_id": thread_id})
             else:

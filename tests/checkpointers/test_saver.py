@@ -364,3 +364,18 @@ def test_engine_options_in_the_url_do_not_change_the_store_path(tmp_path: Path) 
     with SurrealSaver.from_conn_string(f"surrealkv://{store}?sync=never") as saver:
         assert saver.get_tuple(config("opts")) is not None
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["store"]
+
+
+def test_keep_latest_refuses_threads_that_use_a_delta_channel(sync_saver: SurrealSaver) -> None:
+    plain = checkpoint_with({"v": 1}, {"v": 1})
+    sync_saver.put(config("plain"), plain, {"step": 1}, {"v": 1})
+    sync_saver.put(config("plain"), checkpoint_with({"v": 2}, {"v": 2}), {"step": 2}, {"v": 2})
+    delta = checkpoint_with({"v": 1}, {"v": 1})
+    sync_saver.put(config("delta"), delta, {"counters_since_delta_snapshot": {"v": 3}}, {"v": 1})
+    with pytest.raises(NotImplementedError, match=r"DeltaChannel.*: delta"):
+        sync_saver.prune(["plain", "delta"], strategy="keep_latest")
+    assert len(list(sync_saver.list(config("plain")))) == 2  # refused before touching anything
+    sync_saver.prune(["plain"], strategy="keep_latest")
+    assert len(list(sync_saver.list(config("plain")))) == 1
+    sync_saver.prune(["delta"], strategy="delete")
+    assert sync_saver.get_tuple(config("delta")) is None
