@@ -21,21 +21,21 @@ Example:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import (
-    ChannelVersions,
-    Checkpoint,
-    CheckpointMetadata,
-    CheckpointTuple,
-)
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from checkpointers.surrealdb.aio import AsyncSurrealSaver
-from checkpointers.surrealdb.base import MIGRATIONS, BaseSurrealSaver, Steps, explain_query_error
+from checkpointers.surrealdb.base import (
+    MIGRATIONS,
+    AsyncMethods,
+    BaseSurrealSaver,
+    Steps,
+    SyncMethods,
+    explain_query_error,
+)
 from sentient_graph.db import QueryFailed, SyncConnection, connect_sync, wrap_sync
 
 __all__ = ["MIGRATIONS", "AsyncSurrealSaver", "BaseSurrealSaver", "SurrealSaver"]
@@ -43,11 +43,11 @@ __all__ = ["MIGRATIONS", "AsyncSurrealSaver", "BaseSurrealSaver", "SurrealSaver"
 R = TypeVar("R")
 
 
-class SurrealSaver(BaseSurrealSaver):
+class SurrealSaver(SyncMethods, AsyncMethods):
     """Synchronous checkpointer storing every superstep in SurrealDB.
 
-    Its async methods run the sync ones in a worker thread, so ``graph.ainvoke``
-    works too; prefer :class:`AsyncSurrealSaver` in async programs.
+    Its async methods run the blocking driver in a worker thread, so
+    ``graph.ainvoke`` works too; prefer :class:`AsyncSurrealSaver` in async programs.
     """
 
     def __init__(
@@ -78,6 +78,10 @@ class SurrealSaver(BaseSurrealSaver):
         finally:
             conn.close()
 
+    def setup(self) -> None:
+        """Create or upgrade the schema; idempotent, safe to call at every start."""
+        self._run(self._op_setup())
+
     def _run(self, steps: Steps[R]) -> R:
         """Drive one operation from ``base``: send each query, feed back its results."""
         try:
@@ -91,110 +95,6 @@ class SurrealSaver(BaseSurrealSaver):
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
 
-    def setup(self) -> None:
-        """Create or upgrade the schema; idempotent, safe to call at every start."""
-        self._run(self._op_setup())
-
-    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return self._run(self._op_get_tuple(config))
-
-    def list(
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None = None,
-        before: RunnableConfig | None = None,
-        limit: int | None = None,
-    ) -> Iterator[CheckpointTuple]:
-        yield from self._run(self._op_list(config, filter, before, limit))
-
-    def put(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        return self._run(self._op_put(config, checkpoint, metadata, new_versions))
-
-    def put_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
-        self._run(self._op_put_writes(config, writes, task_id, task_path))
-
-    def delete_thread(self, thread_id: str) -> None:
-        self._run(self._op_delete_thread(thread_id))
-
-    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
-        self._run(self._op_delete_for_runs(run_ids))
-
-    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        self._run(self._op_copy_thread(source_thread_id, target_thread_id))
-
-    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        self._run(self._op_prune(thread_ids, strategy))
-
-    def get_delta_channel_history(
-        self, *, config: RunnableConfig, channels: Sequence[str]
-    ) -> Mapping[str, Any]:
-        return self._run(self._op_delta_history(config, channels))
-
-    # -- async methods: the sync ones in a worker thread -------------------------
-
-    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return await asyncio.to_thread(self.get_tuple, config)
-
-    async def alist(
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None = None,
-        before: RunnableConfig | None = None,
-        limit: int | None = None,
-    ) -> AsyncIterator[CheckpointTuple]:
-        page = await asyncio.to_thread(
-            lambda: self._run(self._op_list(config, filter, before, limit))
-        )
-        for item in page:
-            yield item
-
-    async def aput(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        return await asyncio.to_thread(self.put, config, checkpoint, metadata, new_versions)
-
-    async def aput_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
-        await asyncio.to_thread(self.put_writes, config, writes, task_id, task_path)
-
-    async def adelete_thread(self, thread_id: str) -> None:
-        await asyncio.to_thread(self.delete_thread, thread_id)
-
-    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
-        await asyncio.to_thread(self.delete_for_runs, run_ids)
-
-    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        await asyncio.to_thread(self.copy_thread, source_thread_id, target_thread_id)
-
-    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        await asyncio.to_thread(self.prune, thread_ids, strategy=strategy)
-
-    async def aget_delta_channel_history(
-        self, *, config: RunnableConfig, channels: Sequence[str]
-    ) -> Mapping[str, Any]:
-        return await asyncio.to_thread(
-            lambda: self.get_delta_channel_history(config=config, channels=channels)
-        )
+    async def _arun(self, steps: Steps[R]) -> R:
+        """The async methods: the blocking driver in a worker thread."""
+        return await asyncio.to_thread(self._run, steps)

@@ -2,26 +2,20 @@
 
 Owns only I/O: it sends the queries that ``base`` prepares over one
 :class:`sentient_graph.db.AsyncConnection` and hands the answers back. All
-SurrealQL and (de)serialisation live in ``base``.
+SurrealQL and (de)serialisation live in ``base``; the saver methods themselves
+are ``base.AsyncMethods`` and ``base.SyncMethods``, written once for both savers.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import (
-    ChannelVersions,
-    Checkpoint,
-    CheckpointMetadata,
-    CheckpointTuple,
-)
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from checkpointers.surrealdb.base import BaseSurrealSaver, Steps, explain_query_error
+from checkpointers.surrealdb.base import AsyncMethods, Steps, SyncMethods, explain_query_error
 from sentient_graph.db import AsyncConnection, QueryFailed, connect, wrap_async
 
 __all__ = ["AsyncSurrealSaver"]
@@ -29,8 +23,11 @@ __all__ = ["AsyncSurrealSaver"]
 R = TypeVar("R")
 
 
-class AsyncSurrealSaver(BaseSurrealSaver):
+class AsyncSurrealSaver(AsyncMethods, SyncMethods):
     """Async checkpointer storing every superstep in SurrealDB.
+
+    Its sync methods serve ``graph.invoke`` called from another thread than the
+    saver's event loop; on the loop's own thread they refuse with a clear error.
 
     Example:
         ```python
@@ -73,6 +70,10 @@ class AsyncSurrealSaver(BaseSurrealSaver):
         finally:
             await conn.aclose()
 
+    async def setup(self) -> None:
+        """Create or upgrade the schema; idempotent, safe to call at every start."""
+        await self._arun(self._op_setup())
+
     async def _arun(self, steps: Steps[R]) -> R:
         """Drive one operation from ``base``: send each query, feed back its results."""
         if self._loop is None:
@@ -88,64 +89,8 @@ class AsyncSurrealSaver(BaseSurrealSaver):
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
 
-    async def setup(self) -> None:
-        """Create or upgrade the schema; idempotent, safe to call at every start."""
-        await self._arun(self._op_setup())
-
-    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return await self._arun(self._op_get_tuple(config))
-
-    async def alist(
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None = None,
-        before: RunnableConfig | None = None,
-        limit: int | None = None,
-    ) -> AsyncIterator[CheckpointTuple]:
-        # Fetch the whole page first, then yield: a caller may call aget_tuple
-        # inside the loop (LangGraph does), which must not wait on us.
-        for item in await self._arun(self._op_list(config, filter, before, limit)):
-            yield item
-
-    async def aput(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        return await self._arun(self._op_put(config, checkpoint, metadata, new_versions))
-
-    async def aput_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
-        await self._arun(self._op_put_writes(config, writes, task_id, task_path))
-
-    async def adelete_thread(self, thread_id: str) -> None:
-        await self._arun(self._op_delete_thread(thread_id))
-
-    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
-        await self._arun(self._op_delete_for_runs(run_ids))
-
-    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        await self._arun(self._op_copy_thread(source_thread_id, target_thread_id))
-
-    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        await self._arun(self._op_prune(thread_ids, strategy))
-
-    async def aget_delta_channel_history(
-        self, *, config: RunnableConfig, channels: Sequence[str]
-    ) -> Mapping[str, Any]:
-        return await self._arun(self._op_delta_history(config, channels))
-
-    # -- sync methods: for graph.invoke() called from another thread ------------
-
-    def _sync(self, steps: Steps[R]) -> R:
+    def _run(self, steps: Steps[R]) -> R:
+        """The sync methods: run the operation on the saver's loop (never on its thread)."""
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
@@ -161,51 +106,3 @@ class AsyncSurrealSaver(BaseSurrealSaver):
         if loop is not None and loop.is_running():
             return asyncio.run_coroutine_threadsafe(self._arun(steps), loop).result()
         return asyncio.run(self._arun(steps))
-
-    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return self._sync(self._op_get_tuple(config))
-
-    def list(
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None = None,
-        before: RunnableConfig | None = None,
-        limit: int | None = None,
-    ) -> Iterator[CheckpointTuple]:
-        yield from self._sync(self._op_list(config, filter, before, limit))
-
-    def put(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        return self._sync(self._op_put(config, checkpoint, metadata, new_versions))
-
-    def put_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
-        self._sync(self._op_put_writes(config, writes, task_id, task_path))
-
-    def delete_thread(self, thread_id: str) -> None:
-        self._sync(self._op_delete_thread(thread_id))
-
-    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
-        self._sync(self._op_delete_for_runs(run_ids))
-
-    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        self._sync(self._op_copy_thread(source_thread_id, target_thread_id))
-
-    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        self._sync(self._op_prune(thread_ids, strategy))
-
-    def get_delta_channel_history(
-        self, *, config: RunnableConfig, channels: Sequence[str]
-    ) -> Mapping[str, Any]:
-        return self._sync(self._op_delta_history(config, channels))

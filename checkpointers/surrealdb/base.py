@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Generator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -44,7 +44,15 @@ from surrealdb import Null, RecordID
 
 from sentient_graph.errors import SerializationFailed, StoreUnavailable
 
-__all__ = ["MIGRATIONS", "BaseSurrealSaver", "PreparedQuery", "Steps", "explain_query_error"]
+__all__ = [
+    "MIGRATIONS",
+    "AsyncMethods",
+    "BaseSurrealSaver",
+    "PreparedQuery",
+    "Steps",
+    "SyncMethods",
+    "explain_query_error",
+]
 
 R = TypeVar("R")
 
@@ -922,3 +930,126 @@ class BaseSurrealSaver(BaseCheckpointSaver[str]):
 def _key(record: Any) -> list[Any]:
     """The key of a :class:`RecordID` as a list."""
     return list(record.id)
+
+
+class SyncMethods(BaseSurrealSaver):
+    """LangGraph's sync saver methods, each one operation from ``BaseSurrealSaver``.
+
+    Written once for both savers: a subclass supplies ``_run``, which drives an
+    operation (blocking I/O in ``SurrealSaver``, a hop to the event loop in
+    ``AsyncSurrealSaver``).
+    """
+
+    def _run(self, steps: Steps[R]) -> R:
+        raise NotImplementedError
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return self._run(self._op_get_tuple(config))
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        yield from self._run(self._op_list(config, filter, before, limit))
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        return self._run(self._op_put(config, checkpoint, metadata, new_versions))
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        self._run(self._op_put_writes(config, writes, task_id, task_path))
+
+    def delete_thread(self, thread_id: str) -> None:
+        self._run(self._op_delete_thread(thread_id))
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        self._run(self._op_delete_for_runs(run_ids))
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        self._run(self._op_copy_thread(source_thread_id, target_thread_id))
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        self._run(self._op_prune(thread_ids, strategy))
+
+    def get_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> Mapping[str, Any]:
+        return self._run(self._op_delta_history(config, channels))
+
+
+class AsyncMethods(BaseSurrealSaver):
+    """LangGraph's async saver methods, each one operation from ``BaseSurrealSaver``.
+
+    Written once for both savers: a subclass supplies ``_arun`` (awaited I/O in
+    ``AsyncSurrealSaver``, the blocking driver in a worker thread in
+    ``SurrealSaver``).
+    """
+
+    async def _arun(self, steps: Steps[R]) -> R:
+        raise NotImplementedError
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return await self._arun(self._op_get_tuple(config))
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        # The whole page is fetched before the first yield: a caller may call
+        # aget_tuple inside the loop (LangGraph does), which must not wait on us.
+        for item in await self._arun(self._op_list(config, filter, before, limit)):
+            yield item
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        return await self._arun(self._op_put(config, checkpoint, metadata, new_versions))
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        await self._arun(self._op_put_writes(config, writes, task_id, task_path))
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        await self._arun(self._op_delete_thread(thread_id))
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        await self._arun(self._op_delete_for_runs(run_ids))
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        await self._arun(self._op_copy_thread(source_thread_id, target_thread_id))
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        await self._arun(self._op_prune(thread_ids, strategy))
+
+    async def aget_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> Mapping[str, Any]:
+        return await self._arun(self._op_delta_history(config, channels))
