@@ -298,6 +298,21 @@ def _map_open_error(exc: BaseException, settings: SurrealSettings, path: Path | 
     return StoreUnavailable(f"cannot open SurrealDB at {describe_url(settings.url)}: {first}")
 
 
+def _check_open(closed: bool, shared: _Shared) -> None:
+    if closed or shared.sdk is None:
+        raise StoreUnavailable(f"connection to {describe_url(shared.settings.url)} is closed")
+
+
+def _raise_unless_retryable(exc: Exception, attempt: int, url: str) -> None:
+    """The retry policy of both connection kinds: retry conflicts, raise the rest."""
+    if isinstance(exc, QueryFailed):
+        if not exc.retryable or attempt >= MAX_RETRIES:
+            raise exc
+        return
+    if not _is_retryable(str(exc)) or attempt >= MAX_RETRIES:
+        raise StoreUnavailable(f"SurrealDB at {describe_url(url)}: {exc}") from exc
+
+
 class AsyncConnection:
     """An open SurrealDB connection for async code; close with :meth:`aclose`.
 
@@ -340,20 +355,14 @@ class AsyncConnection:
 
     async def query(self, sql: str, vars: Mapping[str, Any] | None = None) -> list[Any]:
         """Run SurrealQL; return one result per statement; retry retryable conflicts."""
-        if self._closed or self._shared.sdk is None:
-            raise StoreUnavailable(f"connection to {describe_url(self.url)} is closed")
+        _check_open(self._closed, self._shared)
         params = dict(vars or {})
         attempt = 0
         while True:
             try:
-                raw = await self._once(sql, params)
-                return results_of(raw)
-            except QueryFailed as exc:
-                if not exc.retryable or attempt >= MAX_RETRIES:
-                    raise
-            except SurrealError as exc:
-                if not _is_retryable(str(exc)) or attempt >= MAX_RETRIES:
-                    raise StoreUnavailable(f"SurrealDB at {describe_url(self.url)}: {exc}") from exc
+                return results_of(await self._once(sql, params))
+            except (QueryFailed, SurrealError) as exc:
+                _raise_unless_retryable(exc, attempt, self.url)
             attempt += 1
             await asyncio.sleep(_backoff(attempt))
 
@@ -400,19 +409,14 @@ class SyncConnection:
 
     def query(self, sql: str, vars: Mapping[str, Any] | None = None) -> list[Any]:
         """Run SurrealQL; return one result per statement; retry retryable conflicts."""
-        if self._closed or self._shared.sdk is None:
-            raise StoreUnavailable(f"connection to {describe_url(self.url)} is closed")
+        _check_open(self._closed, self._shared)
         params = dict(vars or {})
         attempt = 0
         while True:
             try:
                 return results_of(self._shared.query_blocking(sql, params))
-            except QueryFailed as exc:
-                if not exc.retryable or attempt >= MAX_RETRIES:
-                    raise
-            except SurrealError as exc:
-                if not _is_retryable(str(exc)) or attempt >= MAX_RETRIES:
-                    raise StoreUnavailable(f"SurrealDB at {describe_url(self.url)}: {exc}") from exc
+            except (QueryFailed, SurrealError) as exc:
+                _raise_unless_retryable(exc, attempt, self.url)
             attempt += 1
             time.sleep(_backoff(attempt))
 
