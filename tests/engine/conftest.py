@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import uuid
 from collections.abc import AsyncIterator
 
@@ -12,8 +10,11 @@ import pytest
 
 from sentient_graph.events import Event, EventType
 from sentient_graph.runner import Engine, RunHandle
+from tests.services import SHARED_REDIS, need_redis
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
+__all__ = ["REDIS_URL", "need_redis", "wait_for"]
+
+REDIS_URL = SHARED_REDIS
 
 
 @pytest.fixture
@@ -23,23 +24,6 @@ async def engine() -> AsyncIterator[Engine]:
         "mem://", redis_url=None, namespace=f"t{uuid.uuid4().hex}", database="engine"
     ) as opened:
         yield opened
-
-
-def redis_available() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def need_redis() -> None:
-    """Skip without Redis locally; under ``CI=true`` a missing Redis is a failure."""
-    if redis_available():
-        return
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail("Redis is required under CI=true but nothing answers at 127.0.0.1:6379")
-    pytest.skip("no Redis at 127.0.0.1:6379")
 
 
 async def wait_for(

@@ -21,31 +21,9 @@ from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 
 from sentient_graph.events import Event, EventBus, EventType, RunEmitter, Subscription
+from tests.services import SHARED_REDIS, need_redis, redis_answers
 
-SHARED_REDIS = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-def _redis_answers(url: str) -> bool:
-    import redis
-
-    try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=1)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
-    except redis.exceptions.RedisError:
-        return False
-
-
-def need_redis(url: str = SHARED_REDIS) -> None:
-    """Fail under CI (Redis is part of the test environment there), skip elsewhere."""
-    if _redis_answers(url):
-        return
-    message = f"no Redis server answers at {url}"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message + " (CI=true: Redis is required)")
-    pytest.skip(message)
+__all__ = ["SHARED_REDIS", "need_redis"]
 
 
 @dataclass
@@ -96,7 +74,7 @@ class RedisServer:
             stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
-        while not _redis_answers(self.url):
+        while not redis_answers(self.url):
             if time.monotonic() > deadline or self.proc.poll() is not None:
                 raise RuntimeError(f"redis-server on port {self.port} did not start")
             time.sleep(0.02)  # polling a process that is starting
