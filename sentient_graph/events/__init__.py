@@ -23,7 +23,14 @@ from sentient_graph.events.bus import (
 )
 from sentient_graph.events.emitter import RunEmitter
 from sentient_graph.events.log import EventLog
-from sentient_graph.events.model import TERMINAL_TYPES, Event, EventFilter, EventType, Priority
+from sentient_graph.events.model import (
+    TERMINAL_TYPES,
+    Event,
+    EventFilter,
+    EventType,
+    Priority,
+    SubscriptionOptions,
+)
 from sentient_graph.events.webhooks import DeadLetter, WebhookDelivery
 
 __all__ = [
@@ -40,6 +47,7 @@ __all__ = [
     "Priority",
     "RunEmitter",
     "Subscription",
+    "SubscriptionOptions",
     "WebhookDelivery",
     "channel_name",
     "stream_name",

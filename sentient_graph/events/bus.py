@@ -29,14 +29,14 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, Unpack, runtime_checkable
 
 import structlog
 
 from sentient_graph.db import AsyncConnection
 from sentient_graph.errors import ConfigError, RedisUnavailable
 from sentient_graph.events.log import EventLog, order_events
-from sentient_graph.events.model import Event, EventFilter, EventType, Priority
+from sentient_graph.events.model import Event, EventFilter, EventType, Priority, SubscriptionOptions
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -996,25 +996,14 @@ class EventBus:
         self,
         handler: EventHandler,
         thread_id: str | None = None,
-        *,
-        run_id: str | None = None,
-        types: Iterable[EventType | str] | EventType | str | None = None,
-        source: Iterable[str] | str | None = None,
-        min_priority: Priority | str | None = None,
-        after_seq: int | None = None,
+        **options: Unpack[SubscriptionOptions],
     ) -> HandlerRegistration:
         """Call ``handler`` (sync or async) for every matching event until closed.
 
-        A handler that raises is logged and keeps receiving events.
+        ``options`` are those of :meth:`subscribe`. A handler that raises is
+        logged and keeps receiving events.
         """
-        sub = self.subscribe(
-            thread_id,
-            run_id=run_id,
-            types=types,
-            source=source,
-            min_priority=min_priority,
-            after_seq=after_seq,
-        )
+        sub = self.subscribe(thread_id, **options)
         registration = await HandlerRegistration(sub, handler)._start()
         self._handlers.add(registration)
         return registration

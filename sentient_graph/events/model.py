@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import cached_property
-from typing import Any
+from typing import Any, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import to_jsonable_python
@@ -24,6 +24,7 @@ __all__ = [
     "EventFilter",
     "EventType",
     "Priority",
+    "SubscriptionOptions",
     "jsonable",
 ]
 
@@ -160,6 +161,18 @@ class Event(BaseModel):
     def from_json(cls, data: str | bytes) -> Event:
         """Parse the wire form written by :meth:`to_json`."""
         return cls.model_validate_json(data)
+
+
+class SubscriptionOptions(TypedDict, total=False):
+    """What may narrow a subscription besides the thread: the keywords of
+    ``EventBus.subscribe``, passed through unchanged by ``add_handler`` and
+    ``WebhookDelivery.attach``."""
+
+    run_id: str | None
+    types: Iterable[EventType | str] | EventType | str | None
+    source: Iterable[str] | str | None
+    min_priority: Priority | str | None
+    after_seq: int | None
 
 
 @dataclass(frozen=True)

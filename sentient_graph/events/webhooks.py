@@ -14,16 +14,17 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Unpack
 
 import httpx
 import structlog
 
 from sentient_graph.db import AsyncConnection
 from sentient_graph.events.bus import EventBus, HandlerRegistration
-from sentient_graph.events.model import Event, EventType, Priority
+from sentient_graph.events.model import Event, SubscriptionOptions
 
 __all__ = ["DeadLetter", "WebhookDelivery"]
 
@@ -165,27 +166,15 @@ class WebhookDelivery:
         self,
         bus: EventBus,
         thread_id: str | None = None,
-        *,
-        run_id: str | None = None,
-        types: Iterable[EventType | str] | EventType | str | None = None,
-        source: Iterable[str] | str | None = None,
-        min_priority: Priority | str | None = None,
-        after_seq: int | None = None,
+        **options: Unpack[SubscriptionOptions],
     ) -> HandlerRegistration:
         """Deliver every matching event of ``bus`` to the webhook, in order, until closed.
 
-        Events are delivered one after another, so a slow or failing endpoint
-        delays later events of this webhook (never the run).
+        ``options`` are those of :meth:`EventBus.subscribe`. Events are delivered
+        one after another, so a slow or failing endpoint delays later events of
+        this webhook (never the run).
         """
-        registration = await bus.add_handler(
-            self.deliver,
-            thread_id,
-            run_id=run_id,
-            types=types,
-            source=source,
-            min_priority=min_priority,
-            after_seq=after_seq,
-        )
+        registration = await bus.add_handler(self.deliver, thread_id, **options)
         self._registrations.append(registration)
         return registration
 
