@@ -32,8 +32,10 @@ from urllib.parse import urlparse
 
 import structlog
 from surrealdb import AsyncSurreal, Surreal
+from surrealdb.connections.utils_mixin import mapped_engine_errors
 from surrealdb.errors import SurrealError
 
+from sentient_graph import wire
 from sentient_graph.errors import ConfigError, StoreLocked, StoreUnavailable
 from sentient_graph.settings import SurrealSettings
 
@@ -245,9 +247,19 @@ class _Shared:
     # between threads.
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def query_locked(self, sql: str, vars: dict[str, Any]) -> dict[str, Any]:
+        """Run one request; the caller holds :attr:`lock`."""
+        frame = wire.encode_query(sql, vars) if self.kind == "blocking" else None
+        if frame is None:
+            return self.sdk.query_raw(sql, vars)  # type: ignore[no-any-return]
+        # The SDK's own embedded path, minus its pure-Python CBOR (sentient_graph.wire).
+        with mapped_engine_errors("query"):
+            answer = self.sdk._db.execute(frame)
+        return wire.decode_answer(answer)
+
     def query_blocking(self, sql: str, vars: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
-            return self.sdk.query_raw(sql, vars)  # type: ignore[no-any-return]
+            return self.query_locked(sql, vars)
 
     def close_blocking(self) -> None:
         with contextlib.suppress(Exception), self.lock:
@@ -346,7 +358,7 @@ class AsyncConnection:
             return await shared.sdk.query_raw(sql, vars)  # type: ignore[no-any-return]
         if shared.lock.acquire(blocking=False):
             try:
-                raw: dict[str, Any] = shared.sdk.query_raw(sql, vars)
+                raw = shared.query_locked(sql, vars)
             finally:
                 shared.lock.release()
             await asyncio.sleep(0)  # a yield point, as an awaited I/O call would be

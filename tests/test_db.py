@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from surrealdb import Surreal
+from surrealdb import Duration, Null, RecordID, Surreal
 
-from sentient_graph.db import QueryFailed, wrap_sync
+from sentient_graph import wire
+from sentient_graph.db import QueryFailed, connect_sync, results_of, wrap_sync
 
 CONFLICT = {
     "result": [
@@ -68,3 +69,38 @@ def test_other_errors_are_not_retried() -> None:
         assert sdk.calls == 1
     finally:
         sdk.close()
+
+
+SAMPLE_VARS: dict[str, Any] = {
+    "none": None,
+    "null": Null,
+    "bytes": b"\x00\xffbytes",
+    "text": "quote ' \" $x unicode \u00e9\u2603",
+    "big": 2**62,
+    "float": 1.5,
+    "flag": True,
+    "nested": {"list": [1, None, ("tuple", 2)], "record": RecordID("t", ["a", 1])},
+}
+
+ROUND_TRIP_SQL = """RETURN [
+    $none, type::is_none($none), $null, type::is_null($null), $bytes, $text,
+    $big, $float, $flag, $nested, type::is_record($nested.record)
+];"""
+
+
+def test_the_c_codec_answers_as_the_sdk_does() -> None:
+    """Embedded queries skip the SDK's Python CBOR; values must map exactly as it maps them."""
+    with connect_sync("mem://", namespace="wire", database="wire") as conn:
+        fast = conn.query(ROUND_TRIP_SQL, SAMPLE_VARS)
+        slow = results_of(conn.sdk.query_raw(ROUND_TRIP_SQL, SAMPLE_VARS))
+    assert fast == slow
+    none, is_none, null, is_null, *_rest, nested, is_record = fast[0]
+    assert (none, is_none, null, is_null, is_record) == (None, True, Null, True, True)
+    assert nested == {"list": [1, None, ["tuple", 2]], "record": RecordID("t", ["a", 1])}
+    assert isinstance(nested["record"].id, list)
+
+
+def test_values_only_the_sdk_encodes_still_reach_the_engine() -> None:
+    assert wire.encode_query("RETURN $d", {"d": Duration.parse("1s")}) is None
+    with connect_sync("mem://", namespace="wire", database="wire") as conn:
+        assert conn.query("RETURN $d + 1s", {"d": Duration.parse("1s")}) == [Duration.parse("2s")]
