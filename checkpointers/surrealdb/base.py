@@ -94,6 +94,11 @@ MIGRATIONS: list[str] = [
         (blob_keys ?? []).map(|$k| type::record('checkpoint_blob', [thread_id, checkpoint_ns, $k[0], $k[1]]));
     UPDATE checkpoint SET blobs = NONE RETURN NONE;
     """,
+    # v4: the client writes those links itself (the field's closure cost the engine
+    # more than the client's encoding of them); rows written before keep theirs.
+    """
+    REMOVE FIELD IF EXISTS blobs ON checkpoint;
+    """,
 ]
 
 RECORD_MIGRATION_SQL = "UPSERT type::record('checkpoint_migration', $version) SET version = $version, applied_at = time::now() RETURN NONE;"
@@ -104,25 +109,18 @@ RECORD_MIGRATION_SQL = "UPSERT type::record('checkpoint_migration', $version) SE
 
 # The checkpoint, the channel values that changed (never overwritten: a version
 # is immutable), and the latest pointer, which only moves forward (checkpoint ids
-# are time-ordered uuid6 strings) - in one transaction.
-_PUT_CHECKPOINT = """UPSERT type::record('checkpoint', [$thread_id, $checkpoint_ns, $checkpoint_id]) CONTENT $row RETURN NONE;"""
-_PUT_BLOBS = """INSERT IGNORE INTO checkpoint_blob $blobs.map(|$b| {
-    id: type::record('checkpoint_blob', [$thread_id, $checkpoint_ns, $b[0], $b[1]]),
-    thread_id: $thread_id, checkpoint_ns: $checkpoint_ns, channel: $b[0], version: $b[1], type: $b[2], value: $b[3]
-}) RETURN NONE;"""
-_PUT_LATEST = """UPSERT type::record('checkpoint_latest', [$thread_id, $checkpoint_ns])
-    SET thread_id = $thread_id, checkpoint_ns = $checkpoint_ns, checkpoint_id = IF checkpoint_id = NONE OR $checkpoint_id > checkpoint_id THEN $checkpoint_id ELSE checkpoint_id END
-    RETURN NONE;"""
+# are time-ordered uuid6 strings) - in one transaction. Records arrive whole, ids
+# and links included: every expression the engine evaluates per write (closures,
+# IF) cost more than the client's encoding of the same values.
+_PUT_CHECKPOINT = "UPSERT $checkpoint CONTENT $row RETURN NONE;"
+_PUT_BLOBS = "INSERT IGNORE INTO checkpoint_blob $blobs RETURN NONE;"
+_PUT_LATEST = """UPSERT $latest SET thread_id = $thread_id, checkpoint_ns = $checkpoint_ns, checkpoint_id = $checkpoint_id
+    WHERE checkpoint_id = NONE OR checkpoint_id < $checkpoint_id RETURN NONE;"""
 
 # Regular writes are first-wins (a retried task must not overwrite what was
 # recorded); special writes (errors, interrupts, resume values) are last-wins.
-_WRITE_ROWS = """.map(|$w| {
-    id: type::record('checkpoint_write', [$thread_id, $checkpoint_ns, $checkpoint_id, $task_id, $w[0]]),
-    thread_id: $thread_id, checkpoint_ns: $checkpoint_ns, checkpoint_id: $checkpoint_id,
-    task_id: $task_id, task_path: $task_path, idx: $w[0], channel: $w[1], type: $w[2], value: $w[3]
-})"""
-_PUT_REGULAR_WRITES = f"INSERT IGNORE INTO checkpoint_write $regular{_WRITE_ROWS} RETURN NONE;"
-_PUT_SPECIAL_WRITES = f"""INSERT INTO checkpoint_write $special{_WRITE_ROWS} ON DUPLICATE KEY UPDATE
+_PUT_REGULAR_WRITES = "INSERT IGNORE INTO checkpoint_write $regular RETURN NONE;"
+_PUT_SPECIAL_WRITES = """INSERT INTO checkpoint_write $special ON DUPLICATE KEY UPDATE
     channel = $input.channel, type = $input.type, value = $input.value, task_path = $input.task_path
     RETURN NONE;"""
 
@@ -451,20 +449,32 @@ class BaseSurrealSaver(BaseCheckpointSaver[str]):
 
         stored: dict[str, Any] = dict(checkpoint)
         values: dict[str, Any] = stored.pop("channel_values", None) or {}
-        # Rows travel as arrays and become records in the engine: the SDK's
-        # Python CBOR encoder was the largest cost of a graph run.
-        blobs: list[list[Any]] = []
+        blobs: list[dict[str, Any]] = []
         for channel, version in new_versions.items():
             ver = _str_version(version)
             if channel in values:
                 type_, data = self._dump(values[channel], f"channel {channel!r}")
             else:
                 type_, data = "empty", b""
-            blobs.append([channel, ver, type_, data])
+            blobs.append(
+                {
+                    "id": RecordID("checkpoint_blob", [thread_id, checkpoint_ns, channel, ver]),
+                    "thread_id": thread_id,
+                    "checkpoint_ns": checkpoint_ns,
+                    "channel": channel,
+                    "version": ver,
+                    "type": type_,
+                    "value": data,
+                }
+            )
         cp_type, cp_data = self._dump(stored, "checkpoint")
         full_metadata = get_serializable_checkpoint_metadata(config, metadata)
         md_type, md_data = self._dump_metadata(full_metadata)
         run_id = full_metadata.get("run_id")
+        blob_keys = [
+            [channel, _str_version(version)]
+            for channel, version in checkpoint["channel_versions"].items()
+        ]
         row = {
             "thread_id": thread_id,
             "checkpoint_ns": checkpoint_ns,
@@ -476,9 +486,10 @@ class BaseSurrealSaver(BaseCheckpointSaver[str]):
             "metadata_value": md_data,
             "metadata": _filterable(dict(full_metadata)),
             "run_id": str(run_id) if run_id is not None else None,
-            "blob_keys": [
-                [channel, _str_version(version)]
-                for channel, version in checkpoint["channel_versions"].items()
+            "blob_keys": blob_keys,
+            # Links the reads FETCH: the checkpoint's channel values.
+            "blobs": [
+                RecordID("checkpoint_blob", [thread_id, checkpoint_ns, *key]) for key in blob_keys
             ],
         }
         # NONE fields are dropped by CBOR; keep the row free of them explicitly.
@@ -486,6 +497,8 @@ class BaseSurrealSaver(BaseCheckpointSaver[str]):
         query = PreparedQuery(
             put_checkpoint_sql(with_blobs=bool(blobs)),
             {
+                "checkpoint": RecordID("checkpoint", [thread_id, checkpoint_ns, checkpoint_id]),
+                "latest": RecordID("checkpoint_latest", [thread_id, checkpoint_ns]),
                 "thread_id": thread_id,
                 "checkpoint_ns": checkpoint_ns,
                 "checkpoint_id": checkpoint_id,
@@ -513,18 +526,29 @@ class BaseSurrealSaver(BaseCheckpointSaver[str]):
         thread_id = str(configurable["thread_id"])
         checkpoint_ns = str(configurable.get("checkpoint_ns") or "")
         checkpoint_id = str(configurable["checkpoint_id"])
-        regular: list[list[Any]] = []
-        special: list[list[Any]] = []
+        task_id = str(task_id)
+        regular: list[dict[str, Any]] = []
+        special: list[dict[str, Any]] = []
         for idx, (channel, value) in enumerate(writes):
             slot = WRITES_IDX_MAP.get(channel, idx)
             type_, data = self._dump(value, f"write to channel {channel!r}")
-            (special if channel in WRITES_IDX_MAP else regular).append([slot, channel, type_, data])
+            (special if channel in WRITES_IDX_MAP else regular).append(
+                {
+                    "id": RecordID(
+                        "checkpoint_write", [thread_id, checkpoint_ns, checkpoint_id, task_id, slot]
+                    ),
+                    "thread_id": thread_id,
+                    "checkpoint_ns": checkpoint_ns,
+                    "checkpoint_id": checkpoint_id,
+                    "task_id": task_id,
+                    "task_path": task_path,
+                    "idx": slot,
+                    "channel": channel,
+                    "type": type_,
+                    "value": data,
+                }
+            )
         params: dict[str, Any] = {
-            "thread_id": thread_id,
-            "checkpoint_ns": checkpoint_ns,
-            "checkpoint_id": checkpoint_id,
-            "task_id": str(task_id),
-            "task_path": task_path,
             **({"regular": regular} if regular else {}),
             **({"special": special} if special else {}),
         }
