@@ -15,7 +15,14 @@ from typing import Any, TypeVar
 
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from checkpointers.surrealdb.base import AsyncMethods, Steps, SyncMethods, explain_query_error
+from checkpointers.surrealdb.base import (
+    AsyncMethods,
+    PreparedQuery,
+    Steps,
+    SyncMethods,
+    WriteBatch,
+    explain_query_error,
+)
 from sentient_graph.db import AsyncConnection, QueryFailed, connect, wrap_async
 
 __all__ = ["AsyncSurrealSaver"]
@@ -48,6 +55,10 @@ class AsyncSurrealSaver(AsyncMethods, SyncMethods):
             self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             self._loop = None
+        # Group commit: write batches issued in the same event-loop tick, waiting
+        # for their commit, and the commits under way.
+        self._gathering: list[tuple[WriteBatch, asyncio.Future[list[Any]]]] | None = None
+        self._committing: set[asyncio.Task[None]] = set()
 
     @classmethod
     @asynccontextmanager
@@ -65,9 +76,11 @@ class AsyncSurrealSaver(AsyncMethods, SyncMethods):
         conn = await connect(
             url, namespace=namespace, database=database, username=username, password=password
         )
+        saver = cls(conn, serde=serde)
         try:
-            yield cls(conn, serde=serde)
+            yield saver
         finally:
+            await saver.drain()
             await conn.aclose()
 
     async def setup(self) -> None:
@@ -81,13 +94,65 @@ class AsyncSurrealSaver(AsyncMethods, SyncMethods):
         try:
             query = next(steps)
             while True:
-                try:
-                    results = await self.conn.query(query.sql, query.vars)
-                except QueryFailed as exc:
-                    raise explain_query_error(exc) from None
+                if isinstance(query, WriteBatch):
+                    results = await self._commit(query)
+                else:
+                    # Reads see every write issued before them.
+                    await self.drain()
+                    results = await self._query(query)
                 query = steps.send(results)
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
+
+    async def _query(self, query: PreparedQuery | WriteBatch) -> list[Any]:
+        try:
+            return await self.conn.query(query.sql, query.vars)
+        except QueryFailed as exc:
+            raise explain_query_error(exc) from None
+
+    async def _commit(self, batch: WriteBatch) -> list[Any]:
+        """Store ``batch`` in the next commit, with the batches issued in the same tick.
+
+        The commit runs in its own task, so a caller cancelled while waiting
+        neither loses the others' writes nor leaves them waiting.
+        """
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[list[Any]] = loop.create_future()
+        if self._gathering is None:
+            self._gathering = []
+            loop.call_soon(self._start_commit)
+        self._gathering.append((batch, done))
+        return await done
+
+    def _start_commit(self) -> None:
+        group, self._gathering = self._gathering or [], None
+        task = asyncio.ensure_future(self._commit_group(group))
+        self._committing.add(task)
+        task.add_done_callback(self._committing.discard)
+
+    async def _commit_group(
+        self, group: list[tuple[WriteBatch, asyncio.Future[list[Any]]]]
+    ) -> None:
+        try:
+            results = await self._query(WriteBatch.merge([batch for batch, _ in group]))
+        except BaseException as exc:  # delivered to every writer of the group
+            for _, done in group:
+                if not done.done():
+                    done.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+        else:
+            for _, done in group:
+                if not done.done():
+                    done.set_result(results)
+
+    async def drain(self) -> None:
+        """Wait until every write issued so far is committed (or has failed)."""
+        while self._gathering is not None or self._committing:
+            if self._committing:
+                await asyncio.wait(list(self._committing))
+            else:
+                await asyncio.sleep(0)
 
     def _run(self, steps: Steps[R]) -> R:
         """The sync methods: run the operation on the saver's loop (never on its thread)."""

@@ -103,20 +103,28 @@ MIGRATIONS: list[str] = [
 
 RECORD_MIGRATION_SQL = "UPSERT type::record('checkpoint_migration', $version) SET version = $version, applied_at = time::now() RETURN NONE;"
 
+
+@dataclass(frozen=True)
+class PreparedQuery:
+    """A statement and its bound parameters."""
+
+    sql: str
+    vars: dict[str, Any]
+
+
 # ---------------------------------------------------------------------------
 # Writes
 # ---------------------------------------------------------------------------
 
-# The checkpoint, the channel values that changed (never overwritten: a version
-# is immutable), and the latest pointer, which only moves forward (checkpoint ids
-# are time-ordered uuid6 strings) - in one transaction. Records arrive whole, ids
-# and links included: every expression the engine evaluates per write (closures,
-# IF) cost more than the client's encoding of the same values.
-_PUT_CHECKPOINT = "UPSERT $checkpoint CONTENT $row RETURN NONE;"
+# The checkpoints, the channel values that changed (never overwritten: a version
+# is immutable), task writes, and the latest pointers, which only move forward
+# (checkpoint ids are time-ordered uuid6 strings) - in one transaction. Records
+# arrive whole, ids and links included: every expression the engine evaluates per
+# write (closures, IF) cost more than the client's encoding of the same values.
+_PUT_CHECKPOINT = "UPSERT $checkpoint_{i} CONTENT $row_{i} RETURN NONE;"
 _PUT_BLOBS = "INSERT IGNORE INTO checkpoint_blob $blobs RETURN NONE;"
-_PUT_LATEST = """UPSERT $latest SET thread_id = $thread_id, checkpoint_ns = $checkpoint_ns, checkpoint_id = $checkpoint_id
-    WHERE checkpoint_id = NONE OR checkpoint_id < $checkpoint_id RETURN NONE;"""
-
+_PUT_LATEST = """UPSERT $latest_{i} SET thread_id = $latest_thread_{i}, checkpoint_ns = $latest_ns_{i},
+    checkpoint_id = $latest_id_{i} WHERE checkpoint_id = NONE OR checkpoint_id < $latest_id_{i} RETURN NONE;"""
 # Regular writes are first-wins (a retried task must not overwrite what was
 # recorded); special writes (errors, interrupts, resume values) are last-wins.
 _PUT_REGULAR_WRITES = "INSERT IGNORE INTO checkpoint_write $regular RETURN NONE;"
@@ -125,27 +133,84 @@ _PUT_SPECIAL_WRITES = """INSERT INTO checkpoint_write $special ON DUPLICATE KEY 
     RETURN NONE;"""
 
 
+class WriteBatch:
+    """Checkpoint puts and task writes stored in one transaction.
+
+    One ``put`` or ``put_writes`` is a batch of one. The async saver merges
+    the batches issued in the same event-loop tick (a superstep's parallel
+    tasks finish together) into one commit: on ``surrealkv://`` each commit
+    waits for a sync to disk. Merging keeps each operation's meaning: rows are
+    applied in order (the first regular write and the last special write of a
+    key win, as they would one by one) and each pointer moves to the newest id.
+    """
+
+    def __init__(self) -> None:
+        self.checkpoints: list[tuple[RecordID, dict[str, Any]]] = []
+        self.blobs: list[dict[str, Any]] = []
+        self.regular: list[dict[str, Any]] = []
+        self.special: list[dict[str, Any]] = []
+        self.latest: dict[tuple[str, str], str] = {}
+
+    @classmethod
+    def merge(cls, batches: Sequence[WriteBatch]) -> WriteBatch:
+        if len(batches) == 1:
+            return batches[0]
+        merged = cls()
+        for batch in batches:
+            merged.checkpoints += batch.checkpoints
+            merged.blobs += batch.blobs
+            merged.regular += batch.regular
+            merged.special += batch.special
+            for key, checkpoint_id in batch.latest.items():
+                merged.latest[key] = max(checkpoint_id, merged.latest.get(key, checkpoint_id))
+        return merged
+
+    def query(self) -> PreparedQuery:
+        statements: list[str] = []
+        params: dict[str, Any] = {}
+        for i, (record, row) in enumerate(self.checkpoints):
+            statements.append(_PUT_CHECKPOINT.format(i=i))
+            params[f"checkpoint_{i}"], params[f"row_{i}"] = record, row
+        for name, rows, sql in (
+            ("blobs", self.blobs, _PUT_BLOBS),
+            ("regular", self.regular, _PUT_REGULAR_WRITES),
+            ("special", self.special, _PUT_SPECIAL_WRITES),
+        ):
+            if rows:
+                statements.append(sql)
+                params[name] = rows
+        for i, ((thread_id, checkpoint_ns), checkpoint_id) in enumerate(self.latest.items()):
+            statements.append(_PUT_LATEST.format(i=i))
+            params[f"latest_{i}"] = RecordID("checkpoint_latest", [thread_id, checkpoint_ns])
+            params[f"latest_thread_{i}"] = thread_id
+            params[f"latest_ns_{i}"] = checkpoint_ns
+            params[f"latest_id_{i}"] = checkpoint_id
+        return PreparedQuery(_atomic(statements), params)
+
+    # A batch is sent like any prepared query: drivers need not know it.
+    @property
+    def sql(self) -> str:
+        return self.query().sql
+
+    @property
+    def vars(self) -> dict[str, Any]:
+        return self.query().vars
+
+
+#: An operation: yields queries (or write batches), receives each one's
+#: per-statement results, returns R.
+Steps = Generator["PreparedQuery | WriteBatch", list[Any], R]
+
+
 def _atomic(statements: list[str]) -> str:
     """One statement is atomic by itself; several get a transaction around them.
 
     Leaving out statements with nothing to do matters: each one costs the
-    engine time and the SDK a result to decode.
+    engine time and a result to decode.
     """
-    if len(statements) == 1:
-        return statements[0]
+    if len(statements) <= 1:
+        return "".join(statements) or "RETURN NONE;"
     return "\n".join(["BEGIN TRANSACTION;", *statements, "COMMIT TRANSACTION;"])
-
-
-def put_checkpoint_sql(*, with_blobs: bool) -> str:
-    """The statement(s) of a put: the checkpoint, new channel values if any, the pointer."""
-    return _atomic([_PUT_CHECKPOINT, *([_PUT_BLOBS] if with_blobs else []), _PUT_LATEST])
-
-
-def put_writes_sql(*, regular: bool, special: bool) -> str:
-    """The statement(s) that store one task's writes."""
-    return _atomic(
-        [*([_PUT_REGULAR_WRITES] if regular else []), *([_PUT_SPECIAL_WRITES] if special else [])]
-    )
 
 
 # ---------------------------------------------------------------------------
@@ -373,18 +438,6 @@ def _str_version(version: Any) -> str:
     return str(version)
 
 
-@dataclass(frozen=True)
-class PreparedQuery:
-    """A statement and its bound parameters."""
-
-    sql: str
-    vars: dict[str, Any]
-
-
-#: An operation: yields queries, receives each one's per-statement results, returns R.
-Steps = Generator[PreparedQuery, list[Any], R]
-
-
 class BaseSurrealSaver(BaseCheckpointSaver[str]):
     """Shared logic of :class:`SurrealSaver` and :class:`AsyncSurrealSaver`."""
 
@@ -440,7 +493,7 @@ class BaseSurrealSaver(BaseCheckpointSaver[str]):
         checkpoint: Checkpoint,
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
-    ) -> tuple[PreparedQuery, RunnableConfig]:
+    ) -> tuple[WriteBatch, RunnableConfig]:
         configurable = config["configurable"]
         thread_id = str(configurable["thread_id"])
         checkpoint_ns = str(configurable.get("checkpoint_ns") or "")
@@ -449,14 +502,14 @@ class BaseSurrealSaver(BaseCheckpointSaver[str]):
 
         stored: dict[str, Any] = dict(checkpoint)
         values: dict[str, Any] = stored.pop("channel_values", None) or {}
-        blobs: list[dict[str, Any]] = []
+        batch = WriteBatch()
         for channel, version in new_versions.items():
             ver = _str_version(version)
             if channel in values:
                 type_, data = self._dump(values[channel], f"channel {channel!r}")
             else:
                 type_, data = "empty", b""
-            blobs.append(
+            batch.blobs.append(
                 {
                     "id": RecordID("checkpoint_blob", [thread_id, checkpoint_ns, channel, ver]),
                     "thread_id": thread_id,
@@ -494,18 +547,10 @@ class BaseSurrealSaver(BaseCheckpointSaver[str]):
         }
         # NONE fields are dropped by CBOR; keep the row free of them explicitly.
         row = {k: v for k, v in row.items() if v is not None}
-        query = PreparedQuery(
-            put_checkpoint_sql(with_blobs=bool(blobs)),
-            {
-                "checkpoint": RecordID("checkpoint", [thread_id, checkpoint_ns, checkpoint_id]),
-                "latest": RecordID("checkpoint_latest", [thread_id, checkpoint_ns]),
-                "thread_id": thread_id,
-                "checkpoint_ns": checkpoint_ns,
-                "checkpoint_id": checkpoint_id,
-                "row": row,
-                "blobs": blobs,
-            },
+        batch.checkpoints.append(
+            (RecordID("checkpoint", [thread_id, checkpoint_ns, checkpoint_id]), row)
         )
+        batch.latest[(thread_id, checkpoint_ns)] = checkpoint_id
         next_config: RunnableConfig = {
             "configurable": {
                 "thread_id": thread_id,
@@ -513,7 +558,7 @@ class BaseSurrealSaver(BaseCheckpointSaver[str]):
                 "checkpoint_id": checkpoint_id,
             }
         }
-        return query, next_config
+        return batch, next_config
 
     def _prepare_put_writes(
         self,
@@ -521,18 +566,17 @@ class BaseSurrealSaver(BaseCheckpointSaver[str]):
         writes: Sequence[tuple[str, Any]],
         task_id: str,
         task_path: str,
-    ) -> PreparedQuery:
+    ) -> WriteBatch:
         configurable = config["configurable"]
         thread_id = str(configurable["thread_id"])
         checkpoint_ns = str(configurable.get("checkpoint_ns") or "")
         checkpoint_id = str(configurable["checkpoint_id"])
         task_id = str(task_id)
-        regular: list[dict[str, Any]] = []
-        special: list[dict[str, Any]] = []
+        batch = WriteBatch()
         for idx, (channel, value) in enumerate(writes):
             slot = WRITES_IDX_MAP.get(channel, idx)
             type_, data = self._dump(value, f"write to channel {channel!r}")
-            (special if channel in WRITES_IDX_MAP else regular).append(
+            (batch.special if channel in WRITES_IDX_MAP else batch.regular).append(
                 {
                     "id": RecordID(
                         "checkpoint_write", [thread_id, checkpoint_ns, checkpoint_id, task_id, slot]
@@ -548,11 +592,7 @@ class BaseSurrealSaver(BaseCheckpointSaver[str]):
                     "value": data,
                 }
             )
-        params: dict[str, Any] = {
-            **({"regular": regular} if regular else {}),
-            **({"special": special} if special else {}),
-        }
-        return PreparedQuery(put_writes_sql(regular=bool(regular), special=bool(special)), params)
+        return batch
 
     # -- get / list --------------------------------------------------------
 
