@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 import structlog
 from surrealdb import AsyncSurreal, Surreal
@@ -37,7 +37,7 @@ from surrealdb.errors import SurrealError
 
 from sentient_graph import wire
 from sentient_graph.errors import ConfigError, StoreLocked, StoreUnavailable
-from sentient_graph.settings import SurrealSettings
+from sentient_graph.settings import DEFAULT_SURREALKV_SYNC, SurrealSettings
 
 __all__ = [
     "AsyncConnection",
@@ -56,6 +56,7 @@ log = structlog.get_logger(__name__)
 EMBEDDED_SCHEMES = frozenset({"mem", "memory", "surrealkv", "surrealkv+versioned", "file"})
 REMOTE_SCHEMES = frozenset({"ws", "wss", "http", "https"})
 PERSISTENT_EMBEDDED = frozenset({"surrealkv", "surrealkv+versioned", "file"})
+SURREALKV_SCHEMES = frozenset({"surrealkv", "surrealkv+versioned"})
 
 #: How often a "can be retried" conflict is retried before it is raised.
 MAX_RETRIES = 12
@@ -111,8 +112,10 @@ def _sdk_url(url: str) -> str:
     path = _store_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        # Engine options ride along as query parameters, e.g. ?sync=never.
+        # Engine options ride along as query parameters, e.g. ?sync=every.
         query = url.split("?", 1)[1] if "?" in url else ""
+        if scheme in SURREALKV_SCHEMES and "sync" not in parse_qs(query):
+            query = "&".join(filter(None, [query, f"sync={DEFAULT_SURREALKV_SYNC}"]))
         return f"{scheme}://{path}" + (f"?{query}" if query else "")
     if scheme == "mem":
         return "mem://"

@@ -8,7 +8,7 @@ import pytest
 from surrealdb import Duration, Null, RecordID, Surreal
 
 from sentient_graph import wire
-from sentient_graph.db import QueryFailed, connect_sync, results_of, wrap_sync
+from sentient_graph.db import QueryFailed, _sdk_url, connect_sync, results_of, wrap_sync
 
 CONFLICT = {
     "result": [
@@ -104,3 +104,14 @@ def test_values_only_the_sdk_encodes_still_reach_the_engine() -> None:
     assert wire.encode_query("RETURN $d", {"d": Duration.parse("1s")}) is None
     with connect_sync("mem://", namespace="wire", database="wire") as conn:
         assert conn.query("RETURN $d + 1s", {"d": Duration.parse("1s")}) == [Duration.parse("2s")]
+
+
+def test_surrealkv_syncs_every_second_unless_the_url_says(tmp_path: Any) -> None:
+    store = tmp_path / "store"
+    assert _sdk_url(f"surrealkv://{store}") == f"surrealkv://{store}?sync=1s"
+    assert _sdk_url(f"surrealkv://{store}?sync=every") == f"surrealkv://{store}?sync=every"
+    assert (
+        _sdk_url(f"surrealkv://{store}?versioned=true")
+        == f"surrealkv://{store}?versioned=true&sync=1s"
+    )
+    assert _sdk_url("mem://") == "mem://"
