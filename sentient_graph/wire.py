@@ -17,6 +17,7 @@ through the SDK unchanged, so nothing the SDK accepts is refused here.
 from __future__ import annotations
 
 import itertools
+from datetime import datetime
 from typing import Any
 
 import cbor2
@@ -29,7 +30,8 @@ __all__ = ["decode_answer", "encode_query"]
 _TAG_NONE = 6
 _TAG_RECORD_ID = 8
 _NONE = cbor2.CBORTag(_TAG_NONE, None)
-_PLAIN = (str, bytes, int, float, bool)
+# Encoded by cbor2 exactly as by the SDK (an aware datetime is tag 0, RFC 3339).
+_PLAIN = frozenset({str, bytes, int, float, bool, datetime})
 _ids = itertools.count(1)
 
 
@@ -39,11 +41,11 @@ class _Unsupported(Exception):
 
 def _wire(value: Any) -> Any:
     """``value`` with ``None``, ``Null`` and record ids in SurrealDB's CBOR form."""
+    kind = type(value)
+    if kind in _PLAIN:  # most values: checked first
+        return value
     if value is None:
         return _NONE
-    kind = type(value)
-    if kind in _PLAIN:
-        return value
     if kind is dict:
         return {key: _wire(item) for key, item in value.items()}
     if kind is list or kind is tuple:
@@ -59,9 +61,9 @@ def encode_query(sql: str, vars: dict[str, Any]) -> bytes | None:
     """The engine's request frame for ``sql`` with ``vars``; ``None`` if only the SDK can encode it."""
     try:
         params = _wire(vars)
-    except _Unsupported:
+        return cbor2.dumps({"id": str(next(_ids)), "method": "query", "params": [sql, params]})
+    except (_Unsupported, cbor2.CBOREncodeError):  # e.g. a naive datetime: the SDK says why
         return None
-    return cbor2.dumps({"id": str(next(_ids)), "method": "query", "params": [sql, params]})
 
 
 def _thaw(value: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -79,12 +80,13 @@ SAMPLE_VARS: dict[str, Any] = {
     "big": 2**62,
     "float": 1.5,
     "flag": True,
+    "when": datetime(2026, 11, 25, 23, 0, 0, 123456, tzinfo=UTC),
     "nested": {"list": [1, None, ("tuple", 2)], "record": RecordID("t", ["a", 1])},
 }
 
 ROUND_TRIP_SQL = """RETURN [
     $none, type::is_none($none), $null, type::is_null($null), $bytes, $text,
-    $big, $float, $flag, $nested, type::is_record($nested.record)
+    $big, $float, $flag, $nested, type::is_datetime($when), $when, type::is_record($nested.record)
 ];"""
 
 
@@ -94,14 +96,22 @@ def test_the_c_codec_answers_as_the_sdk_does() -> None:
         fast = conn.query(ROUND_TRIP_SQL, SAMPLE_VARS)
         slow = results_of(conn.sdk.query_raw(ROUND_TRIP_SQL, SAMPLE_VARS))
     assert fast == slow
-    none, is_none, null, is_null, *_rest, nested, is_record = fast[0]
-    assert (none, is_none, null, is_null, is_record) == (None, True, Null, True, True)
+    none, is_none, null, is_null, *_rest, nested, is_datetime, _when, is_record = fast[0]
+    assert (none, is_none, null, is_null, is_datetime, is_record) == (
+        None,
+        True,
+        Null,
+        True,
+        True,
+        True,
+    )
     assert nested == {"list": [1, None, ["tuple", 2]], "record": RecordID("t", ["a", 1])}
     assert isinstance(nested["record"].id, list)
 
 
 def test_values_only_the_sdk_encodes_still_reach_the_engine() -> None:
     assert wire.encode_query("RETURN $d", {"d": Duration.parse("1s")}) is None
+    assert wire.encode_query("RETURN $d", {"d": datetime(2026, 1, 1)}) is None  # naive
     with connect_sync("mem://", namespace="wire", database="wire") as conn:
         assert conn.query("RETURN $d + 1s", {"d": Duration.parse("1s")}) == [Duration.parse("2s")]
 
