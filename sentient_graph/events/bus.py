@@ -36,7 +36,15 @@ import structlog
 from sentient_graph.db import AsyncConnection
 from sentient_graph.errors import ConfigError, RedisUnavailable
 from sentient_graph.events.log import EventLog, order_events
-from sentient_graph.events.model import Event, EventFilter, EventType, Priority, SubscriptionOptions
+from sentient_graph.events.model import (
+    Event,
+    EventFilter,
+    EventType,
+    Priority,
+    SubscriptionOptions,
+    events_from_json,
+    events_to_json,
+)
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -151,14 +159,20 @@ def _decode_entries(
     run_floor: dict[str, int] | None,
     default_floor: int,
 ) -> list[Event]:
+    floors = run_floor or {}
     out = []
     for _entry_id, fields in entries:
         try:
+            # An entry holds a batch of one run's events; `s` is its highest seq.
             run_id = fields[b"r"].decode()
             seq = int(fields[b"s"])
-            if seq <= (run_floor or {}).get(run_id, default_floor):
+            if seq <= floors.get(run_id, default_floor):
                 continue  # cheap skip: no JSON parse for what the caller has
-            out.append(Event.from_json(fields[b"e"]))
+            out += [
+                e
+                for e in events_from_json(fields[b"e"])
+                if e.seq > floors.get(e.run_id, default_floor)
+            ]
         except (KeyError, ValueError) as exc:
             log.warning("events.bad_stream_entry", error=str(exc))
     return out
@@ -425,11 +439,12 @@ class Subscription:
                     if message.get("type") not in ("message", "pmessage"):
                         continue
                     try:
-                        event = Event.from_json(message["data"])
+                        events = events_from_json(message["data"])
                     except ValueError as exc:
                         log.warning("events.bad_message", error=str(exc))
                         continue
-                    self._queue.put_nowait(event)
+                    for event in events:
+                        self._queue.put_nowait(event)
                 # listen() ends only when the connection is gone.
                 raise ConnectionError("pub/sub connection closed")
             except asyncio.CancelledError:
@@ -573,7 +588,8 @@ class EventBus:
                 ``REDIS_URL``).
             prefix: first part of every Redis key and channel.
             setup: create the log's schema (idempotent).
-            stream_maxlen: events kept per thread in the Redis stream.
+            stream_maxlen: entries kept per thread in the Redis stream (each holds
+                one or more events of a run, so at least this many events).
             stream_ttl: seconds a thread's Redis stream outlives its last event.
             max_outbox: events held in memory while Redis is unreachable.
 
@@ -812,29 +828,33 @@ class EventBus:
                     self._outbox.popleft()
 
     async def _send(self, batch: list[Event], *, live: bool = True) -> None:
+        """One pipeline: per run in ``batch``, one stream entry and one message for all its events."""
         assert self._redis is not None
         pipe = self._redis.pipeline(transaction=False)
         keys: set[str] = set()
         xadds: list[tuple[str, bool]] = []
+        groups: dict[tuple[str, str], list[Event]] = {}
         for event in batch:
-            data = event.to_json()
-            key = stream_name(self.prefix, event.thread_id)
+            groups.setdefault((event.thread_id, event.run_id), []).append(event)
+        for (thread_id, run_id), events in groups.items():
+            data = events_to_json(events)
+            key = stream_name(self.prefix, thread_id)
             keys.add(key)
             # A stream we wrote before is appended to only if it still exists:
             # if it is gone, a Redis restart lost it (nothing is kept on disk
             # here) and it is refilled from the log below.
-            known = live and event.thread_id in self._published_runs
-            xadds.append((event.thread_id, known))
+            known = live and thread_id in self._published_runs
+            xadds.append((thread_id, known))
             # Stream before channel: whoever hears of seq n can read n and below.
             pipe.xadd(
                 key,
-                {"r": event.run_id, "s": event.seq, "e": data},
+                {"r": run_id, "s": events[-1].seq, "e": data},
                 maxlen=self.stream_maxlen,
                 approximate=True,
                 nomkstream=known,
             )
             if live:
-                pipe.publish(channel_name(self.prefix, event.thread_id), data)
+                pipe.publish(channel_name(self.prefix, thread_id), data)
         # TTLs are refreshed once a second per stream, not per event.
         now = time.monotonic()
         if len(self._key_checked) > 4096:
@@ -930,7 +950,8 @@ class EventBus:
     ) -> list[Event]:
         """History from the log, or (on a follow-only bus) from the Redis streams.
 
-        The Redis streams keep the last ``stream_maxlen`` events of each thread
+        The Redis streams keep the last ``stream_maxlen`` entries (batches of
+        events) of each thread
         for ``stream_ttl`` seconds; the log keeps everything until it expires.
         """
         filt = EventFilter.build(

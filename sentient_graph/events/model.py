@@ -15,7 +15,7 @@ from enum import StrEnum
 from functools import cached_property
 from typing import Any, TypedDict
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 from pydantic_core import to_jsonable_python
 
 __all__ = [
@@ -25,6 +25,8 @@ __all__ = [
     "EventType",
     "Priority",
     "SubscriptionOptions",
+    "events_from_json",
+    "events_to_json",
     "jsonable",
 ]
 
@@ -161,6 +163,22 @@ class Event(BaseModel):
     def from_json(cls, data: str | bytes) -> Event:
         """Parse the wire form written by :meth:`to_json`."""
         return cls.model_validate_json(data)
+
+
+def events_to_json(events: Iterable[Event]) -> str:
+    """Several events as one JSON array: one Redis message carries a batch."""
+    return "[" + ",".join(event.to_json() for event in events) + "]"
+
+
+_EVENT_LIST = TypeAdapter(list[Event])
+
+
+def events_from_json(data: str | bytes) -> list[Event]:
+    """Parse a batch from :func:`events_to_json`, or one event from :meth:`Event.to_json`."""
+    head = data[:1]
+    if head in ("[", b"["):
+        return _EVENT_LIST.validate_json(data)
+    return [Event.from_json(data)]
 
 
 class SubscriptionOptions(TypedDict, total=False):
