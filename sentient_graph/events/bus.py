@@ -151,6 +151,9 @@ class _Marker:
 
 
 _RESYNC = _Marker("resync")
+
+#: Events waiting to be written, and the future of the caller waiting for them (if any).
+_Write = tuple[list[Event], "asyncio.Future[None] | None"]
 _CLOSED = _Marker("closed")
 
 
@@ -551,10 +554,11 @@ class EventBus:
         self._subscriptions: set[Subscription] = set()
         self._handlers: set[HandlerRegistration] = set()
         # Writes to the log, in order; each with a future when its caller waits.
-        self._writes: deque[tuple[list[Event], asyncio.Future[None] | None]] = deque()
+        self._writes: deque[_Write] = deque()
         self._write_wakeup = asyncio.Event()
         self._writes_idle = asyncio.Event()
         self._writes_idle.set()
+        self._write_lock = asyncio.Lock()
         self._writer: asyncio.Task[None] | None = None
         self._write_error: BaseException | None = None
         self._key_checked: dict[str, float] = {}
@@ -664,6 +668,18 @@ class EventBus:
         if not events:
             return
         fut = asyncio.get_running_loop().create_future() if wait else None
+        if fut is not None and not self._writes and not self._write_lock.locked():
+            # Nothing queued or being written: write in the caller's task, sparing
+            # two hand-offs to the writer task on the path an awaited event takes.
+            self._writes_idle.clear()
+            try:
+                async with self._write_lock:
+                    await self._write([(list(events), fut)])
+            finally:
+                if not self._writes:
+                    self._writes_idle.set()
+            await fut
+            return
         self._writes.append((list(events), fut))
         self._writes_idle.clear()
         self._write_wakeup.set()
@@ -699,50 +715,60 @@ class EventBus:
                 if self._writes and all(fut is None for _, fut in self._writes):
                     await self._linger()
                 continue
-            items: list[tuple[list[Event], asyncio.Future[None] | None]] = []
+            items: list[_Write] = []
             count = 0
             while self._writes and count < _BATCH:
                 item = self._writes.popleft()
                 items.append(item)
                 count += len(item[0])
-            events = [event for batch, _ in items for event in batch]
-            failed: dict[int, BaseException] = {}
+            async with self._write_lock:
+                await self._write(items)
+
+    async def _write(self, items: list[_Write]) -> None:
+        """Write a group in one INSERT, deliver what was written, settle each writer.
+
+        The caller holds ``_write_lock``: groups are written and delivered one
+        after another, in the order they were queued.
+        """
+        assert self.log is not None
+        events = [event for batch, _ in items for event in batch]
+        failed: dict[int, BaseException] = {}
+        try:
             try:
-                try:
-                    await self.log.append_many(events)
-                except Exception as exc:
-                    if len(events) == 1:
-                        failed[id(events[0])] = exc
-                    else:
-                        # One refused event (a duplicate seq) must not sink its neighbours.
-                        for event in events:
-                            try:
-                                await self.log.append(event)
-                            except Exception as one:
-                                failed[id(event)] = one
-            except asyncio.CancelledError:
-                for _, fut in items:
-                    if fut is not None and not fut.done():
-                        fut.set_exception(
-                            ConfigError("the EventBus closed before this event was written")
-                        )
-                raise
-            self._deliver([e for e in events if id(e) not in failed])
-            for batch, fut in items:
-                errors = [failed[id(e)] for e in batch if id(e) in failed]
-                if fut is not None:
-                    if not fut.done():
-                        if errors:
-                            fut.set_exception(errors[0])
-                        else:
-                            fut.set_result(None)
-                elif errors:
-                    self._write_error = errors[0]
-                    log.error(
-                        "events.log_write_failed",
-                        error=str(errors[0]),
-                        events=[(e.run_id, e.seq) for e in batch if id(e) in failed],
+                await self.log.append_many(events)
+            except Exception as exc:
+                if len(events) == 1:
+                    failed[id(events[0])] = exc
+                else:
+                    # One refused event (a duplicate seq) must not sink its neighbours.
+                    for event in events:
+                        try:
+                            await self.log.append(event)
+                        except Exception as one:
+                            failed[id(event)] = one
+        except asyncio.CancelledError:
+            for _, fut in items:
+                if fut is not None and not fut.done():
+                    fut.set_exception(
+                        ConfigError("the EventBus closed before this event was written")
                     )
+            raise
+        self._deliver([e for e in events if id(e) not in failed])
+        for batch, fut in items:
+            errors = [failed[id(e)] for e in batch if id(e) in failed]
+            if fut is not None:
+                if not fut.done():
+                    if errors:
+                        fut.set_exception(errors[0])
+                    else:
+                        fut.set_result(None)
+            elif errors:
+                self._write_error = errors[0]
+                log.error(
+                    "events.log_write_failed",
+                    error=str(errors[0]),
+                    events=[(e.run_id, e.seq) for e in batch if id(e) in failed],
+                )
 
     def _deliver(self, events: list[Event]) -> None:
         """Durable events go live: to this process's subscribers, then to Redis."""
