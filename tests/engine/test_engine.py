@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import subprocess
 import sys
@@ -286,6 +285,7 @@ async def test_events_reach_redis_subscribers() -> None:
     import redis.asyncio as redis
 
     from sentient_graph.events.bus import channel_name
+    from sentient_graph.events.model import events_from_json
 
     prefix = f"test-engine-{uuid.uuid4().hex}"
     client = redis.Redis.from_url(REDIS_URL)
@@ -304,8 +304,8 @@ async def test_events_reach_redis_subscribers() -> None:
             async def collect() -> None:
                 while len(seen) < expected:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-                    if message is not None:
-                        seen.append(json.loads(message["data"])["seq"])
+                    if message is not None:  # one message carries a batch of a run's events
+                        seen.extend(e.seq for e in events_from_json(message["data"]))
 
             await asyncio.wait_for(collect(), 20)
         assert seen == list(range(1, expected + 1))
