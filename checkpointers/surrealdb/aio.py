@@ -36,6 +36,11 @@ class AsyncSurrealSaver(AsyncMethods, SyncMethods):
     Its sync methods serve ``graph.invoke`` called from another thread than the
     saver's event loop; on the loop's own thread they refuse with a clear error.
 
+    Writes issued in the same event-loop tick share one commit (group commit):
+    each ``aput``/``aput_writes`` returns once its own write is committed, a
+    read first waits for the writes issued before it, and leaving
+    ``from_conn_string`` waits for every write issued.
+
     Example:
         ```python
         async with AsyncSurrealSaver.from_conn_string("surrealkv://.sentient/store") as saver:
