@@ -9,8 +9,10 @@ are ``base.AsyncMethods`` and ``base.SyncMethods``, written once for both savers
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from langgraph.checkpoint.serde.base import SerializerProtocol
@@ -28,6 +30,17 @@ from sentient_graph.db import AsyncConnection, QueryFailed, connect, wrap_async
 __all__ = ["AsyncSurrealSaver"]
 
 R = TypeVar("R")
+
+#: A write batch and the future of the caller waiting for its commit.
+_Pending = tuple[WriteBatch, "asyncio.Future[list[Any]]"]
+
+
+@dataclass
+class _Commits:
+    """Group commit on one event loop: batches gathering for the next commit, commits running."""
+
+    gathering: list[_Pending] | None = None
+    running: set[asyncio.Task[None]] = field(default_factory=set)
 
 
 class AsyncSurrealSaver(AsyncMethods, SyncMethods):
@@ -60,10 +73,10 @@ class AsyncSurrealSaver(AsyncMethods, SyncMethods):
             self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             self._loop = None
-        # Group commit: write batches issued in the same event-loop tick, waiting
-        # for their commit, and the commits under way.
-        self._gathering: list[tuple[WriteBatch, asyncio.Future[list[Any]]]] | None = None
-        self._committing: set[asyncio.Task[None]] = set()
+        # Group commit, per event loop (the sync methods may run on loops of their own).
+        self._commits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Commits] = (
+            weakref.WeakKeyDictionary()
+        )
 
     @classmethod
     @asynccontextmanager
@@ -115,29 +128,35 @@ class AsyncSurrealSaver(AsyncMethods, SyncMethods):
         except QueryFailed as exc:
             raise explain_query_error(exc) from None
 
+    def _commits_here(self) -> _Commits:
+        loop = asyncio.get_running_loop()
+        state = self._commits.get(loop)
+        if state is None:
+            state = self._commits[loop] = _Commits()
+        return state
+
     async def _commit(self, batch: WriteBatch) -> list[Any]:
         """Store ``batch`` in the next commit, with the batches issued in the same tick.
 
         The commit runs in its own task, so a caller cancelled while waiting
         neither loses the others' writes nor leaves them waiting.
         """
+        state = self._commits_here()
         loop = asyncio.get_running_loop()
         done: asyncio.Future[list[Any]] = loop.create_future()
-        if self._gathering is None:
-            self._gathering = []
-            loop.call_soon(self._start_commit)
-        self._gathering.append((batch, done))
+        if state.gathering is None:
+            state.gathering = []
+            loop.call_soon(self._start_commit, state)
+        state.gathering.append((batch, done))
         return await done
 
-    def _start_commit(self) -> None:
-        group, self._gathering = self._gathering or [], None
+    def _start_commit(self, state: _Commits) -> None:
+        group, state.gathering = state.gathering or [], None
         task = asyncio.ensure_future(self._commit_group(group))
-        self._committing.add(task)
-        task.add_done_callback(self._committing.discard)
+        state.running.add(task)
+        task.add_done_callback(state.running.discard)
 
-    async def _commit_group(
-        self, group: list[tuple[WriteBatch, asyncio.Future[list[Any]]]]
-    ) -> None:
+    async def _commit_group(self, group: list[_Pending]) -> None:
         try:
             results = await self._query(WriteBatch.merge([batch for batch, _ in group]))
         except BaseException as exc:  # delivered to every writer of the group
@@ -152,10 +171,11 @@ class AsyncSurrealSaver(AsyncMethods, SyncMethods):
                     done.set_result(results)
 
     async def drain(self) -> None:
-        """Wait until every write issued so far is committed (or has failed)."""
-        while self._gathering is not None or self._committing:
-            if self._committing:
-                await asyncio.wait(list(self._committing))
+        """Wait until every write issued so far on this event loop is committed (or failed)."""
+        state = self._commits.get(asyncio.get_running_loop())
+        while state is not None and (state.gathering is not None or state.running):
+            if state.running:
+                await asyncio.wait(list(state.running))
             else:
                 await asyncio.sleep(0)
 

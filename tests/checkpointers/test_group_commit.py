@@ -18,6 +18,7 @@ from langgraph.checkpoint.base import WRITES_IDX_MAP
 
 from checkpointers.surrealdb import AsyncSurrealSaver
 from checkpointers.surrealdb.base import PreparedQuery, WriteBatch
+from sentient_graph.db import connect
 from sentient_graph.errors import StoreUnavailable
 from tests.checkpointers.test_saver import checkpoint_with, config
 
@@ -151,3 +152,34 @@ async def test_closing_the_saver_waits_for_issued_writes(tmp_path: Path) -> None
     async with AsyncSurrealSaver.from_conn_string(url, namespace="t", database="t") as reopened:
         stored = await reopened.aget_tuple(config("close"))  # type: ignore[arg-type]
     assert stored is not None and stored.checkpoint["id"] == cp["id"]
+
+
+def test_a_write_abandoned_with_its_event_loop_does_not_stall_another_loop() -> None:
+    # The sync methods of the async saver can run on loops of their own; a loop that
+    # stops before its commit starts must not leave its group behind for the next one.
+    first = asyncio.new_event_loop()
+    saver = first.run_until_complete(_open_saver())
+    task = first.create_task(
+        saver.aput(config("abandoned"), checkpoint_with({"v": 1}, {"v": 1}), {}, {"v": 1})
+    )  # type: ignore[arg-type]
+    first.call_soon(first.stop)
+    first.run_forever()  # one tick: the put waits for a commit that never starts
+    assert not task.done()
+    task.cancel()
+    first.close()
+
+    async def put_on_a_new_loop() -> None:
+        cp = checkpoint_with({"v": 2}, {"v": 2})
+        await asyncio.wait_for(saver.aput(config("next-loop"), cp, {}, {"v": 2}), 10)  # type: ignore[arg-type]
+        stored = await saver.aget_tuple(config("next-loop"))  # type: ignore[arg-type]
+        assert stored is not None and stored.checkpoint["id"] == cp["id"]
+        await saver.conn.aclose()
+
+    asyncio.run(put_on_a_new_loop())
+
+
+async def _open_saver() -> AsyncSurrealSaver:
+    conn = await connect("mem://", namespace="test", database=uuid.uuid4().hex)
+    saver = AsyncSurrealSaver(conn)
+    await saver.setup()
+    return saver
