@@ -381,6 +381,26 @@ class AsyncConnection:
             attempt += 1
             await asyncio.sleep(_backoff(attempt))
 
+    def query_now(self, sql: str, vars: Mapping[str, Any] | None = None) -> list[Any] | None:
+        """Run on the caller's thread if this is a free embedded connection; else ``None``.
+
+        For callers that cannot await (an event-loop callback): ``None`` also
+        when the engine answers with a conflict that can be retried, so the
+        caller falls back to :meth:`query`, which retries with backoff.
+        """
+        shared = self._shared
+        if self._closed or shared.kind != "blocking" or shared.sdk is None:
+            return None
+        if not shared.lock.acquire(blocking=False):
+            return None
+        try:
+            return results_of(shared.query_locked(sql, dict(vars or {})))
+        except (QueryFailed, SurrealError) as exc:
+            _raise_unless_retryable(exc, 0, self.url)
+            return None
+        finally:
+            shared.lock.release()
+
     async def aclose(self) -> None:
         """Release this handle; the SDK connection closes with its last holder."""
         if self._closed:

@@ -35,6 +35,19 @@ R = TypeVar("R")
 _Pending = tuple[WriteBatch, "asyncio.Future[list[Any]]"]
 
 
+def _settle(
+    group: list[_Pending], *, results: list[Any] | None = None, error: BaseException | None = None
+) -> None:
+    """Tell every writer of a group how its commit ended (a cancelled writer is skipped)."""
+    for _, done in group:
+        if done.done():
+            continue
+        if error is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(results or [])
+
+
 @dataclass
 class _Commits:
     """Group commit on one event loop: batches gathering for the next commit, commits running."""
@@ -152,23 +165,30 @@ class AsyncSurrealSaver(AsyncMethods, SyncMethods):
 
     def _start_commit(self, state: _Commits) -> None:
         group, state.gathering = state.gathering or [], None
-        task = asyncio.ensure_future(self._commit_group(group))
+        batch = WriteBatch.merge([batch for batch, _ in group])
+        # On a free embedded connection the commit is a function call: make it
+        # here, sparing a task; otherwise (busy, remote, a conflict to retry) in one.
+        try:
+            results = self.conn.query_now(batch.sql, batch.vars)
+        except Exception as exc:
+            _settle(group, error=explain_query_error(exc))
+            return
+        if results is not None:
+            _settle(group, results=results)
+            return
+        task = asyncio.ensure_future(self._commit_group(group, batch))
         state.running.add(task)
         task.add_done_callback(state.running.discard)
 
-    async def _commit_group(self, group: list[_Pending]) -> None:
+    async def _commit_group(self, group: list[_Pending], batch: WriteBatch) -> None:
         try:
-            results = await self._query(WriteBatch.merge([batch for batch, _ in group]))
+            results = await self._query(batch)
         except BaseException as exc:  # delivered to every writer of the group
-            for _, done in group:
-                if not done.done():
-                    done.set_exception(exc)
+            _settle(group, error=exc)
             if not isinstance(exc, Exception):
                 raise
         else:
-            for _, done in group:
-                if not done.done():
-                    done.set_result(results)
+            _settle(group, results=results)
 
     async def drain(self) -> None:
         """Wait until every write issued so far on this event loop is committed (or failed)."""

@@ -25,6 +25,7 @@ import json
 import random
 from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, TypeVar, cast
 
 from langchain_core.runnables import RunnableConfig
@@ -187,14 +188,19 @@ class WriteBatch:
             params[f"latest_id_{i}"] = checkpoint_id
         return PreparedQuery(_atomic(statements), params)
 
-    # A batch is sent like any prepared query: drivers need not know it.
+    # A batch is sent like any prepared query: drivers need not know it. It is
+    # complete once yielded, so its query is built once.
+    @cached_property
+    def _prepared(self) -> PreparedQuery:
+        return self.query()
+
     @property
     def sql(self) -> str:
-        return self.query().sql
+        return self._prepared.sql
 
     @property
     def vars(self) -> dict[str, Any]:
-        return self.query().vars
+        return self._prepared.vars
 
 
 #: An operation: yields queries (or write batches), receives each one's

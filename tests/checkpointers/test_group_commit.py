@@ -17,21 +17,36 @@ import pytest
 from langgraph.checkpoint.base import WRITES_IDX_MAP
 
 from checkpointers.surrealdb import AsyncSurrealSaver
-from checkpointers.surrealdb.base import PreparedQuery, WriteBatch
 from sentient_graph.db import connect
 from sentient_graph.errors import StoreUnavailable
 from tests.checkpointers.test_saver import checkpoint_with, config
 
 
 class CountingSaver(AsyncSurrealSaver):
-    """The real saver; it also counts the write requests it sends."""
+    """The real saver on a real connection; it also counts the write requests sent."""
 
     commits = 0
 
-    async def _query(self, query: PreparedQuery | WriteBatch) -> list[Any]:
-        if isinstance(query, WriteBatch):
-            self.commits += 1
-        return await super()._query(query)
+    def __init__(self, conn: Any, **kwargs: Any) -> None:
+        super().__init__(conn, **kwargs)
+        query, query_now = self.conn.query, self.conn.query_now
+
+        def counted(sql: str) -> None:
+            if "INSERT" in sql or "UPSERT" in sql:
+                self.commits += 1
+
+        async def query_counted(sql: str, vars: Any = None, **kw: Any) -> list[Any]:
+            counted(sql)
+            return await query(sql, vars, **kw)
+
+        def query_now_counted(sql: str, vars: Any = None) -> list[Any] | None:
+            result = query_now(sql, vars)
+            if result is not None:
+                counted(sql)
+            return result
+
+        self.conn.query = query_counted  # type: ignore[method-assign]
+        self.conn.query_now = query_now_counted  # type: ignore[method-assign]
 
 
 @pytest.fixture
