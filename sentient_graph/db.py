@@ -252,12 +252,15 @@ class _Shared:
 
     def query_locked(self, sql: str, vars: dict[str, Any]) -> dict[str, Any]:
         """Run one request; the caller holds :attr:`lock`."""
-        frame = wire.encode_query(sql, vars) if self.kind == "blocking" else None
+        # The SDK's own embedded path, minus its pure-Python CBOR (sentient_graph.wire):
+        # the engine handle the SDK sends its frames to. Without one (another SDK
+        # version, a server), or for a value only the SDK encodes, the SDK does it all.
+        engine = getattr(self.sdk, "_db", None) if self.kind == "blocking" else None
+        frame = wire.encode_query(sql, vars) if hasattr(engine, "execute") else None
         if frame is None:
             return self.sdk.query_raw(sql, vars)  # type: ignore[no-any-return]
-        # The SDK's own embedded path, minus its pure-Python CBOR (sentient_graph.wire).
         with mapped_engine_errors("query"):
-            answer = self.sdk._db.execute(frame)
+            answer = engine.execute(frame)  # type: ignore[union-attr]
         return wire.decode_answer(answer)
 
     def query_blocking(self, sql: str, vars: dict[str, Any]) -> dict[str, Any]:
