@@ -9,7 +9,15 @@ import pytest
 from surrealdb import Duration, Null, RecordID, Surreal
 
 from sentient_graph import wire
-from sentient_graph.db import QueryFailed, _sdk_url, connect_sync, results_of, wrap_sync
+from sentient_graph.db import (
+    QueryFailed,
+    _sdk_url,
+    _Shared,
+    connect_sync,
+    results_of,
+    wrap_sync,
+)
+from sentient_graph.settings import SurrealSettings
 
 CONFLICT = {
     "result": [
@@ -125,3 +133,25 @@ def test_surrealkv_syncs_every_second_unless_the_url_says(tmp_path: Any) -> None
         == f"surrealkv://{store}?versioned=true&sync=1s"
     )
     assert _sdk_url("mem://") == "mem://"
+
+
+def test_an_sdk_without_the_engine_handle_still_answers_through_the_sdk() -> None:
+    class SdkOnly:
+        """A real embedded SDK connection that hides the engine handle the C path uses."""
+
+        def __init__(self) -> None:
+            self.inner = Surreal("mem://")
+            self.inner.connect()
+            self.inner.use("test", "db")
+
+        def query_raw(self, sql: str, vars: dict[str, Any]) -> dict[str, Any]:
+            return self.inner.query_raw(sql, vars)  # type: ignore[no-any-return]
+
+    sdk = SdkOnly()
+    try:
+        shared = _Shared(
+            sdk=sdk, settings=SurrealSettings("mem://", "test", "db"), path=None, kind="blocking"
+        )
+        assert results_of(shared.query_blocking("RETURN $x + 1", {"x": 1})) == [2]
+    finally:
+        sdk.inner.close()
