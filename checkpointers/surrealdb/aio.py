@@ -151,8 +151,9 @@ class AsyncSurrealSaver(AsyncMethods, SyncMethods):
     async def _commit(self, batch: WriteBatch) -> list[Any]:
         """Store ``batch`` in the next commit, with the batches issued in the same tick.
 
-        The commit runs in its own task, so a caller cancelled while waiting
-        neither loses the others' writes nor leaves them waiting.
+        The event loop makes the commit (in the callback that closes the tick,
+        or in a task when it has to wait), not the caller: a caller cancelled
+        while waiting neither loses the others' writes nor leaves them waiting.
         """
         state = self._commits_here()
         loop = asyncio.get_running_loop()
