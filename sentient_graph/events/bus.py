@@ -151,10 +151,10 @@ class _Marker:
 
 
 _RESYNC = _Marker("resync")
+_CLOSED = _Marker("closed")
 
 #: Events waiting to be written, and the future of the caller waiting for them (if any).
 _Write = tuple[list[Event], "asyncio.Future[None] | None"]
-_CLOSED = _Marker("closed")
 
 
 def _decode_entries(
