@@ -157,6 +157,30 @@ def test_setup_is_idempotent_and_upgrades_an_older_database(tmp_path: Path) -> N
         assert "checkpoint_run_id" in indexes
 
 
+def test_checkpoints_written_before_v4_still_read_after_it(tmp_path: Path) -> None:
+    # Up to v3 the engine derived each checkpoint's `blobs` links from `blob_keys`;
+    # v4 drops that field definition and the client writes the links. Rows written
+    # under v3 must keep theirs.
+    url = f"surrealkv://{tmp_path / 'store'}"
+    with SurrealSaver.from_conn_string(url, namespace="m", database="m") as saver:
+        saver.conn.query("DEFINE TABLE IF NOT EXISTS checkpoint_migration SCHEMALESS;")
+        for version in range(4):
+            saver.conn.query(
+                MIGRATIONS[version]
+                + "UPSERT type::record('checkpoint_migration', $v) SET version = $v;",
+                {"v": version},
+            )
+        saver.put(config("v3"), checkpoint_with({"v": "kept"}, {"v": 1}), {}, {"v": 1})
+    with SurrealSaver.from_conn_string(url, namespace="m", database="m") as saver:
+        saver.setup()
+        assert "blobs" not in saver.conn.query("INFO FOR TABLE checkpoint")[0]["fields"]
+        got = saver.get_tuple(config("v3"))
+        assert got is not None and got.checkpoint["channel_values"] == {"v": "kept"}
+        saver.put(config("v4"), checkpoint_with({"v": "new"}, {"v": 1}), {}, {"v": 1})
+        got = saver.get_tuple(config("v4"))
+        assert got is not None and got.checkpoint["channel_values"] == {"v": "new"}
+
+
 def test_second_process_gets_a_one_line_error_naming_the_store(tmp_path: Path) -> None:
     url = f"surrealkv://{tmp_path / 'store'}"
     script = textwrap.dedent(
