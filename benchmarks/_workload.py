@@ -21,7 +21,7 @@ import statistics
 import sys
 import time
 import traceback
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import metadata
@@ -156,25 +156,41 @@ async def put_chain(
     return samples, config["configurable"]["checkpoint_id"]
 
 
+async def _timed(
+    call: Callable[[int], Awaitable[Any]],
+    check: Callable[[Any], None],
+    count: int,
+    minimum: int,
+    budget_s: float,
+) -> list[float]:
+    """Time up to ``count`` calls (ms each), checking each answer; stop after ``budget_s``
+    once ``minimum`` calls are in, so a slow saver still ends its round."""
+    samples: list[float] = []
+    deadline = time.perf_counter() + budget_s
+    for i in range(count):
+        start = time.perf_counter()
+        answer = await call(i)
+        samples.append((time.perf_counter() - start) * 1e3)
+        check(answer)
+        if len(samples) >= minimum and time.perf_counter() > deadline:
+            break
+    return samples
+
+
 async def time_latest(
     saver: BaseCheckpointSaver[Any], thread_id: str, expect_id: str, count: int, budget_s: float
 ) -> list[float]:
     """Time ``aget_tuple`` of the latest checkpoint of ``thread_id`` (ms per call)."""
     config = _thread_config(thread_id)
-    samples: list[float] = []
-    deadline = time.perf_counter() + budget_s
-    for _ in range(count):
-        start = time.perf_counter()
-        found = await saver.aget_tuple(config)
-        samples.append((time.perf_counter() - start) * 1e3)
+
+    def check(found: Any) -> None:
         if found is None or found.config["configurable"]["checkpoint_id"] != expect_id:
             got = None if found is None else found.config["configurable"]["checkpoint_id"]
             raise BenchError(
                 f"aget_tuple returned {got!r}, not the latest checkpoint {expect_id!r}"
             )
-        if len(samples) >= 5 and time.perf_counter() > deadline:
-            break
-    return samples
+
+    return await _timed(lambda _: saver.aget_tuple(config), check, count, 5, budget_s)
 
 
 async def time_list(
@@ -188,38 +204,40 @@ async def time_list(
 ) -> list[float]:
     """Time ``alist(limit=...)`` of ``thread_id``, checking it returns ``expect`` items (ms per call)."""
     config = _thread_config(thread_id)
-    samples: list[float] = []
-    deadline = time.perf_counter() + budget_s
-    for _ in range(count):
-        start = time.perf_counter()
-        items = [item async for item in saver.alist(config, limit=limit)]
-        samples.append((time.perf_counter() - start) * 1e3)
+
+    async def call(_: int) -> list[Any]:
+        return [item async for item in saver.alist(config, limit=limit)]
+
+    def check(items: list[Any]) -> None:
         if len(items) != expect:
             raise BenchError(
                 f"alist(limit={limit}) returned {len(items)} checkpoints, not {expect}"
             )
-        if len(samples) >= minimum and time.perf_counter() > deadline:
-            break
-    return samples
+
+    return await _timed(call, check, count, minimum, budget_s)
 
 
 async def _time_graph(
     saver: BaseCheckpointSaver[Any], tag: str, count: int, budget_s: float
 ) -> list[float]:
     graph = build_graph().compile(checkpointer=saver)
-    samples: list[float] = []
-    deadline = time.perf_counter() + budget_s
-    for run in range(count):
-        config: RunnableConfig = {"configurable": {"thread_id": f"{tag}-graph-{run}"}}
-        start = time.perf_counter()
-        state = await graph.ainvoke({"count": 0, "log": []}, config)
-        samples.append((time.perf_counter() - start) * 1e3)
+
+    def config(run: int) -> RunnableConfig:
+        return {"configurable": {"thread_id": f"{tag}-graph-{run}"}}
+
+    def check(state: Any) -> None:
         if state["count"] != 10 or len(state["log"]) != 10:
             raise BenchError(f"graph run ended with count={state['count']}, not 10")
-        if len(samples) >= 3 and time.perf_counter() > deadline:
-            break
-    if count:
-        saved = await saver.aget_tuple(config)
+
+    samples = await _timed(
+        lambda run: graph.ainvoke({"count": 0, "log": []}, config(run)),
+        check,
+        count,
+        3,
+        budget_s,
+    )
+    if samples:
+        saved = await saver.aget_tuple(config(len(samples) - 1))
         if saved is None or saved.checkpoint["channel_values"].get("count") != 10:
             raise BenchError("graph run: the saver did not return the final checkpoint")
     return samples
