@@ -37,6 +37,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
@@ -139,13 +141,25 @@ def pct(values: list[float], q: float) -> float:
 # -- 1. latency ----------------------------------------------------------------
 
 
-async def latency(redis_url: str, n: int, pace_ms: float) -> dict[str, dict[str, float]]:
-    out: dict[str, dict[str, float]] = {}
+@asynccontextmanager
+async def publishing_bus(redis_url: str) -> AsyncIterator[tuple[EventBus, str]]:
+    """A bus on a fresh ``mem://`` log publishing to Redis under a fresh prefix."""
     conn = await connect("mem://", namespace="bench", database=uuid.uuid4().hex)
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
-    thread = "latency"
-    bus = await EventBus.open(conn, redis_url=redis_url, prefix=prefix)
     try:
+        bus = await EventBus.open(conn, redis_url=redis_url, prefix=prefix)
+        try:
+            yield bus, prefix
+        finally:
+            await bus.aclose()
+    finally:
+        await conn.aclose()
+
+
+async def latency(redis_url: str, n: int, pace_ms: float) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    thread = "latency"
+    async with publishing_bus(redis_url) as (bus, prefix):
         async with Follower(redis_url, prefix, thread) as follower:
             emitter = RunEmitter(bus, thread_id=thread, run_id="r")
             for _ in range(n):
@@ -167,9 +181,6 @@ async def latency(redis_url: str, n: int, pace_ms: float) -> dict[str, dict[str,
             await bus.log.append(event)  # type: ignore[union-attr]
             writes.append((time.perf_counter_ns() - start) / 1e6)
         out["of which: one awaited INSERT into the embedded log (same process)"] = summary(writes)
-    finally:
-        await bus.aclose()
-        await conn.aclose()
 
     import redis.asyncio as redis_asyncio
 
@@ -204,11 +215,8 @@ def summary(ms: list[float]) -> dict[str, float]:
 
 
 async def sustained(redis_url: str, n: int, runs: int, behind: bool = False) -> dict[str, float]:
-    conn = await connect("mem://", namespace="bench", database=uuid.uuid4().hex)
-    prefix = f"bench-{uuid.uuid4().hex[:8]}"
     thread = "rate"
-    bus = await EventBus.open(conn, redis_url=redis_url, prefix=prefix)
-    try:
+    async with publishing_bus(redis_url) as (bus, prefix):
         async with Follower(redis_url, prefix, thread) as follower:
             emitters = [RunEmitter(bus, thread_id=thread, run_id=f"r{i}") for i in range(runs)]
             per_run = n // runs
@@ -226,9 +234,6 @@ async def sustained(redis_url: str, n: int, runs: int, behind: bool = False) -> 
             stopper = RunEmitter(bus, thread_id=thread, run_id="stop")
             await stopper.emit(EventType.RUN_COMPLETED, payload={"stop": True})
             result = await follower.result()
-    finally:
-        await bus.aclose()
-        await conn.aclose()
     total = per_run * runs
     return {
         "events": total,
