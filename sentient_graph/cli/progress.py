@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TextIO
@@ -213,12 +214,17 @@ def _short_graph(ref: str | None) -> str:
     return f"{name}:{attr}"
 
 
+def _print_json_lines(rows: Sequence[Any], console: Console) -> None:
+    """One JSON object per dataclass row (``--json``)."""
+    for row in rows:
+        console.file.write(json.dumps(to_json(asdict(row)), ensure_ascii=False) + "\n")
+    console.file.flush()
+
+
 def print_threads(records: list[RunRecord], console: Console, *, as_json: bool) -> None:
     """Print run records: JSON lines, or a table."""
     if as_json:
-        for record in records:
-            console.file.write(json.dumps(to_json(asdict(record)), ensure_ascii=False) + "\n")
-        console.file.flush()
+        _print_json_lines(records, console)
         return
     table = Table(box=None, pad_edge=False, header_style="bold")
     table.add_column("thread", no_wrap=True)
@@ -243,9 +249,7 @@ def print_threads(records: list[RunRecord], console: Console, *, as_json: bool) 
 def print_history(items: list[CheckpointInfo], console: Console, *, as_json: bool) -> None:
     """Print checkpoints, newest first: JSON lines, or a table."""
     if as_json:
-        for item in items:
-            console.file.write(json.dumps(to_json(asdict(item)), ensure_ascii=False) + "\n")
-        console.file.flush()
+        _print_json_lines(items, console)
         return
     table = Table(box=None, pad_edge=False, header_style="bold")
     # Ids and numbers stay whole; the next nodes wrap. Values: --json.
