@@ -107,12 +107,9 @@ def decode_answer(frame: bytes) -> dict[str, Any]:
     """The engine's answer as the SDK's ``query_raw`` returns it.
 
     cbor2 reads a plain null as ``None``; the SDK gives :data:`surrealdb.Null`
-    (NULL) and keeps ``None`` for NONE. Only a frame with a null byte in it
-    (0xf6; a false alarm inside a byte string costs a walk, nothing else)
-    needs the walk that tells the two apart.
+    (NULL) and keeps ``None`` for NONE. So NONE is marked while decoding and
+    one walk tells the two apart - every answer needs it (each statement's
+    envelope carries a null ``type``), at about 0.01 ms for a checkpoint read.
     """
-    if b"\xf6" in frame:
-        answer = _nulls(cbor2.loads(frame, tag_hook=_tag_marking_none))
-    else:
-        answer = cbor2.loads(frame, tag_hook=_tag)
+    answer = _nulls(cbor2.loads(frame, tag_hook=_tag_marking_none))
     return answer if isinstance(answer, dict) else {}
