@@ -1,9 +1,19 @@
 """The durable event log: the SurrealDB ``event`` table, the truth about what happened.
 
 Owns: every SurrealQL statement that touches ``event`` and ``event_migration``
-(schema, append, replay, purge), and the record-id layout
-``event:[thread_id, run_id, seq]`` that makes "events of one run after seq n"
-a range scan whose cost does not grow with history.
+(schema, append, replay, purge), and the row layout.
+
+A row is a *page*: consecutive events of one run (``seq`` first..last, at most
+:data:`PAGE_SIZE`), written together, with record id
+``event:[thread_id, run_id, last_seq]``. "Events of one run after seq n" is then
+a record-range scan (``> [thread, run, n]``) whose cost does not grow with
+history, and each event costs the engine a share of one row instead of a row
+of its own: a row per event (its id and three index entries) cost the embedded
+engine 0.21 ms per event, pages of 6 events 0.025 ms per event (BENCHMARKS.md,
+"Events: where the time goes"). The copies that queries filter on are per page: ``types`` and
+``sources`` (the distinct values in it), ``priority`` (the highest rank),
+``timestamp`` (the last event's), ``expires_at`` (the earliest expiry); replay
+narrows by them in SurrealQL and keeps exactly the matching events in Python.
 
 Must not: publish anything (that is :mod:`sentient_graph.events.bus`), open a
 connection (callers pass one from :func:`sentient_graph.db.connect`), or format
@@ -20,11 +30,21 @@ import structlog
 from surrealdb import RecordID
 
 from sentient_graph.db import AsyncConnection
-from sentient_graph.events.model import Event, EventFilter, EventType, Priority
+from sentient_graph.events.model import (
+    Event,
+    EventFilter,
+    EventType,
+    Priority,
+    events_from_json,
+    events_to_json,
+)
 
-__all__ = ["EVENT_MIGRATIONS", "EventLog"]
+__all__ = ["EVENT_MIGRATIONS", "PAGE_SIZE", "EventLog", "pages"]
 
 log = structlog.get_logger(__name__)
+
+#: Most events one row holds (a run's events written together are split beyond it).
+PAGE_SIZE = 256
 
 #: Append-only: a migration's position (from 1) is its version. Each statement
 #: is idempotent so that two processes running ``setup()`` at once both succeed.
@@ -35,49 +55,95 @@ EVENT_MIGRATIONS: tuple[str, ...] = (
     DEFINE INDEX IF NOT EXISTS event_time ON event FIELDS timestamp;
     DEFINE INDEX IF NOT EXISTS event_expires ON event FIELDS expires_at;
     """,
+    # v2: one row per page of events instead of one per event. A v1 row is a page
+    # of one: its id already ends in its seq; its JSON becomes a one-element array.
+    """
+    UPDATE event SET
+        first_seq = seq,
+        types = [type],
+        sources = array::filter([source], |$v| $v != NONE),
+        json = '[' + json + ']',
+        type = NONE,
+        source = NONE
+    WHERE first_seq = NONE RETURN NONE;
+    DEFINE INDEX OVERWRITE event_thread_type ON event FIELDS thread_id, types;
+    """,
 )
 
 _DEFINE_MIGRATION_TABLE = "DEFINE TABLE IF NOT EXISTS event_migration SCHEMALESS;"
 _APPLIED_MIGRATIONS = "SELECT VALUE version FROM event_migration;"
 _RECORD_MIGRATION = "UPSERT type::record('event_migration', $version) CONTENT { version: $version, applied_at: time::now() } RETURN NONE;"
 
-# The whole event travels as its JSON in ``json``: SurrealDB would drop ``None``
+# The events travel as their JSON array in ``json``: SurrealDB would drop ``None``
 # values and refuse integers beyond 64 bits in payloads. The other fields are
-# copies kept only so that queries can filter and indexes can find.
+# per-page copies kept only so that queries can filter and indexes can find.
 _INSERT = "INSERT INTO event $rows RETURN NONE;"
 
-_RANGE_RUN = "SELECT json, timestamp FROM event:[$thread_id, $run_id, $after_seq]>..[$thread_id, $run_id, ..]"
-_RANGE_THREAD = "SELECT json, timestamp FROM event:[$thread_id, NONE]..[$thread_id, ..]"
-_BY_RUN = "SELECT json, timestamp FROM event"
-_ALL = "SELECT json, timestamp FROM event"
+_RANGE_RUN = "SELECT json FROM event:[$thread_id, $run_id, $after_seq]>..[$thread_id, $run_id, ..]"
+_RANGE_THREAD = "SELECT json FROM event:[$thread_id, NONE]..[$thread_id, ..]"
+_BY_RUN = "SELECT json FROM event"
+_ALL = "SELECT json FROM event"
 
 _LAST_SEQ = "SELECT VALUE seq FROM event:[$thread_id, $run_id, NONE]..[$thread_id, $run_id, ..] ORDER BY seq DESC LIMIT 1;"
 
-_PURGE = """
-LET $gone = (SELECT VALUE id FROM event WHERE expires_at != NONE AND expires_at != NULL AND expires_at < $now);
+# ``expires_at`` of a page is its earliest expiry: these pages hold at least one
+# expired event. Whole pages go; the others are written again without the expired.
+_EXPIRED_PAGES = "SELECT id, json FROM event WHERE expires_at != NONE AND expires_at != NULL AND expires_at < $now;"
+# A page written again under its own id is updated in place: the engine refuses
+# to insert an id that the same transaction deleted.
+_REWRITE_PAGES = """
+BEGIN TRANSACTION;
 DELETE $gone;
-RETURN array::len($gone);
+INSERT INTO event $rows ON DUPLICATE KEY UPDATE
+    first_seq = $input.first_seq, types = $input.types, sources = $input.sources,
+    priority = $input.priority, timestamp = $input.timestamp, json = $input.json,
+    expires_at = $input.expires_at
+RETURN NONE;
+COMMIT TRANSACTION;
 """
 
 _THREADS = "SELECT thread_id, time::max(timestamp) AS last FROM event GROUP BY thread_id;"
 
 
-def _row(event: Event) -> dict[str, Any]:
+def pages(events: Iterable[Event]) -> list[list[Event]]:
+    """Split events into pages: runs of consecutive ``seq`` of one run, in order.
+
+    Events of different runs may be interleaved in ``events``; each run's
+    events keep their order. A page breaks where ``seq`` does not follow on,
+    and after :data:`PAGE_SIZE` events.
+    """
+    open_pages: dict[tuple[str, str], list[Event]] = {}
+    done: list[list[Event]] = []
+    for event in events:
+        key = (event.thread_id, event.run_id)
+        page = open_pages.get(key)
+        if page is not None and (event.seq != page[-1].seq + 1 or len(page) >= PAGE_SIZE):
+            done.append(page)
+            page = None
+        if page is None:
+            page = open_pages[key] = []
+        page.append(event)
+    return done + list(open_pages.values())
+
+
+def _row(page: Sequence[Event]) -> dict[str, Any]:
+    first, last = page[0], page[-1]
     row: dict[str, Any] = {
-        "id": RecordID("event", [event.thread_id, event.run_id, event.seq]),
-        "thread_id": event.thread_id,
-        "run_id": event.run_id,
-        "seq": event.seq,
-        "type": event.type.value,
-        "priority": event.priority.rank,
-        "timestamp": event.timestamp,
-        "json": event.to_json(),
+        "id": RecordID("event", [last.thread_id, last.run_id, last.seq]),
+        "thread_id": last.thread_id,
+        "run_id": last.run_id,
+        "seq": last.seq,
+        "first_seq": first.seq,
+        "types": sorted({e.type.value for e in page}),
+        "sources": sorted({e.source for e in page if e.source is not None}),
+        "priority": max(e.priority.rank for e in page),
+        "timestamp": max(e.timestamp for e in page),
+        "json": events_to_json(page),
     }
-    # Absent rather than NULL: the purge keeps events without an expiry.
-    if event.source is not None:
-        row["source"] = event.source
-    if event.expires_at is not None:
-        row["expires_at"] = event.expires_at
+    expiries = [e.expires_at for e in page if e.expires_at is not None]
+    # Absent rather than NULL when nothing in the page expires: the purge skips it.
+    if expiries:
+        row["expires_at"] = min(expiries)
     return row
 
 
@@ -129,7 +195,11 @@ class EventLog:
         await self.append_many([event])
 
     async def append_many(self, events: Sequence[Event]) -> None:
-        """Write several events in one statement: all of them, or none (then it raises)."""
+        """Write several events in one statement: all of them, or none (then it raises).
+
+        Consecutive events of one run share a row (see :func:`pages`); a page
+        whose last ``seq`` is already stored for that run is refused.
+        """
         if not events:
             return
         for event in events:
@@ -137,7 +207,7 @@ class EventLog:
                 raise ValueError(
                     f"event {event.type} of run {event.run_id!r} has no seq; emit it through RunEmitter"
                 )
-        await self._conn.query(_INSERT, {"rows": [_row(e) for e in events]})
+        await self._conn.query(_INSERT, {"rows": [_row(page) for page in pages(events)]})
 
     async def replay(
         self,
@@ -170,6 +240,8 @@ class EventLog:
         filt = EventFilter.build(
             thread_id, run_id=run_id, types=types, source=source, min_priority=min_priority
         )
+        # The page fields narrow in SurrealQL (a page qualifies if any of its
+        # events may); the events themselves are matched exactly below.
         conditions: list[str] = []
         params: dict[str, Any] = {"after_seq": int(after_seq)}
         if thread_id is not None and run_id is not None:
@@ -187,10 +259,10 @@ class EventLog:
             sql = _ALL
             conditions.append("seq > $after_seq")
         if filt.types is not None:
-            conditions.append("type IN $types")
+            conditions.append("types CONTAINSANY $types")
             params["types"] = sorted(t.value for t in filt.types)
         if filt.source is not None:
-            conditions.append("source IN $sources")
+            conditions.append("sources CONTAINSANY $sources")
             params["sources"] = sorted(filt.source)
         if filt.min_priority is not None:
             conditions.append("priority >= $min_rank")
@@ -201,7 +273,18 @@ class EventLog:
         if conditions:
             sql += " WHERE " + " AND ".join(conditions)
         rows = (await self._conn.query(sql + ";", params))[0] or []
-        events = order_events(Event.from_json(row["json"]) for row in rows)
+        # An index scan over an array field can return a row once per element: keep
+        # one event per (run, seq).
+        found: dict[tuple[str, int], Event] = {}
+        for row in rows:
+            for event in events_from_json(row["json"]):
+                if (
+                    event.seq > after_seq
+                    and filt.matches(event)
+                    and (since is None or event.timestamp >= since)
+                ):
+                    found[event.key] = event
+        events = order_events(found.values())
         return events[:limit] if limit is not None else events
 
     async def last_seq(self, thread_id: str, run_id: str) -> int:
@@ -216,7 +299,25 @@ class EventLog:
         return sorted(out, key=lambda item: item[1], reverse=True)
 
     async def purge_expired(self, now: datetime | None = None) -> int:
-        """Delete events whose ``expires_at`` has passed; return how many went."""
+        """Delete events whose ``expires_at`` has passed; return how many went.
+
+        A page holding only expired events is deleted; one that also holds
+        live events is written again without the expired ones, in the same
+        transaction.
+        """
         moment = now or datetime.now(UTC)
-        result = await self._conn.query(_PURGE, {"now": moment})
-        return int(result[-1] or 0)
+        rows = (await self._conn.query(_EXPIRED_PAGES, {"now": moment}))[0] or []
+        kept: list[Event] = []
+        removed = 0
+        for row in rows:
+            for event in events_from_json(row["json"]):
+                if event.expires_at is not None and event.expires_at < moment:
+                    removed += 1
+                else:
+                    kept.append(event)
+        if rows:
+            rewritten = [_row(page) for page in pages(kept)]
+            ids = {row["id"] for row in rewritten}
+            gone = [row["id"] for row in rows if row["id"] not in ids]
+            await self._conn.query(_REWRITE_PAGES, {"gone": gone, "rows": rewritten})
+        return removed
