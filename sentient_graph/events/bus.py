@@ -676,53 +676,64 @@ class EventBus:
                 async with self._write_lock:
                     await self._write([(list(events), fut)])
             finally:
-                if not self._writes:
-                    self._writes_idle.set()
+                self._settle_idle()
             await fut
             return
+        queued_before = bool(self._writes)
         self._writes.append((list(events), fut))
         self._writes_idle.clear()
-        self._write_wakeup.set()
+        # The writer lingers over events nobody awaits; an awaited one, or the first
+        # one queued, wakes it.
+        if fut is not None or not queued_before:
+            self._write_wakeup.set()
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_loop(), name="sentient-event-writer")
         if fut is not None:
             await fut
 
+    def _settle_idle(self) -> None:
+        if not self._writes and not self._write_lock.locked():
+            self._writes_idle.set()
+
     async def _linger(self) -> None:
-        """Wait up to ``_LINGER_SECONDS`` for more events; stop early for one that is awaited."""
+        """Wait up to ``_LINGER_SECONDS`` while only events nobody awaits are queued.
+
+        An awaited event ends the wait at once. One timer per wait, however many
+        events arrive meanwhile: they do not wake the writer.
+        """
         self._write_wakeup.clear()
-        deadline = asyncio.get_running_loop().time() + _LINGER_SECONDS
-        while (left := deadline - asyncio.get_running_loop().time()) > 0:
-            try:
-                await asyncio.wait_for(self._write_wakeup.wait(), left)
-            except TimeoutError:
-                return
-            self._write_wakeup.clear()
-            if any(fut is not None for _, fut in self._writes):
-                return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_LINGER_SECONDS):
+                while self._writes and all(fut is None for _, fut in self._writes):
+                    await self._write_wakeup.wait()
+                    self._write_wakeup.clear()
 
     async def _write_loop(self) -> None:
         """Group commit: write what waits in one INSERT, then hand it on to live delivery."""
         assert self.log is not None
         while True:
             if not self._writes:
-                self._writes_idle.set()
+                self._settle_idle()
                 self._write_wakeup.clear()
                 await self._write_wakeup.wait()
-                # Let a run that queued without waiting queue what else it has
-                # ready (a LangGraph step yields several chunks at once): fewer,
-                # larger INSERTs. A caller that waits gets its write at once.
-                if self._writes and all(fut is None for _, fut in self._writes):
-                    await self._linger()
                 continue
-            items: list[_Write] = []
-            count = 0
-            while self._writes and count < _BATCH:
-                item = self._writes.popleft()
-                items.append(item)
-                count += len(item[0])
+            if all(fut is None for _, fut in self._writes):
+                # Let a run queue what else it has ready (a LangGraph step yields
+                # several chunks at once): fewer, larger INSERTs. A caller that
+                # waits gets its write at once.
+                await self._linger()
+            items = self._take(_BATCH)
             async with self._write_lock:
                 await self._write(items)
+
+    def _take(self, limit: int) -> list[_Write]:
+        items: list[_Write] = []
+        count = 0
+        while self._writes and count < limit:
+            item = self._writes.popleft()
+            items.append(item)
+            count += len(item[0])
+        return items
 
     async def _write(self, items: list[_Write]) -> None:
         """Write a group in one INSERT, deliver what was written, settle each writer.
@@ -753,6 +764,11 @@ class EventBus:
                         ConfigError("the EventBus closed before this event was written")
                     )
             raise
+        self._written(items, failed)
+
+    def _written(self, items: list[_Write], failed: dict[int, BaseException]) -> None:
+        """Events of ``items`` are in the log (but those in ``failed``): deliver, settle writers."""
+        events = [event for batch, _ in items for event in batch]
         self._deliver([e for e in events if id(e) not in failed])
         for batch, fut in items:
             errors = [failed[id(e)] for e in batch if id(e) in failed]
