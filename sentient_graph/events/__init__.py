@@ -13,6 +13,7 @@ checkpointer); it is told what happened and tells whoever listens.
 from __future__ import annotations
 
 from sentient_graph.events.bus import (
+    DEFAULT_LINGER,
     DEFAULT_PREFIX,
     EventBus,
     EventHandler,
@@ -34,6 +35,7 @@ from sentient_graph.events.model import (
 from sentient_graph.events.webhooks import DeadLetter, WebhookDelivery
 
 __all__ = [
+    "DEFAULT_LINGER",
     "DEFAULT_PREFIX",
     "TERMINAL_TYPES",
     "DeadLetter",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -42,6 +43,8 @@ class EventPublisher(Protocol):
 
     async def publish_many(self, events: list[Event], *, wait: bool = True) -> None: ...
 
+
+_ID_MASK = (1 << 128) - 1
 
 #: Events after which a node does not go on: the run waits until they are durable.
 _STOPPING = frozenset({EventType.NODE_FAILED, EventType.INTERRUPTED})
@@ -105,6 +108,9 @@ class RunEmitter:
         self.ttl = ttl
         self.metadata = dict(metadata or {})
         self._seq = start_seq
+        # Event ids: a random 128-bit base plus seq. Unique as uuid4 ids are, without
+        # a call for random bytes per event (13 us each inside a graph run).
+        self._id_base = uuid.uuid4().int
         # Serialises numbering and publishing: seq order is publish order.
         self._lock = asyncio.Lock()
         # task id -> (node name, monotonic start) for durations and progress sources.
@@ -126,10 +132,20 @@ class RunEmitter:
         priority: Priority | str | None,
         checkpoint_id: str | None,
         metadata: Mapping[str, Any] | None,
+        trusted: bool = False,
     ) -> Event:
+        """The event, built without validation: its fields are made right here.
+
+        Payloads the emitter makes from LangGraph's task and checkpoint chunks
+        hold only strings, numbers and lists of strings (``trusted``); any other
+        payload and all metadata are made JSON-safe as :class:`Event` would.
+        Validating each event cost a graph run ~20 us per event.
+        """
         kind = EventType(type)
         now = datetime.now(UTC)
-        return Event(
+        extra = {**self.metadata, **(metadata or {})}
+        return Event.model_construct(
+            event_id=f"{(self._id_base + seq) & _ID_MASK:032x}",
             type=kind,
             source=source,
             target=target,
@@ -141,8 +157,8 @@ class RunEmitter:
             else DEFAULT_PRIORITIES.get(kind, Priority.NORMAL),
             correlation_id=self.correlation_id,
             checkpoint_id=checkpoint_id,
-            payload=dict(payload or {}),
-            metadata={**self.metadata, **(metadata or {})},
+            payload=dict(payload or {}) if trusted else jsonable(dict(payload or {})),
+            metadata=jsonable(extra) if extra else {},
             timestamp=now,
             expires_at=now + self.ttl if self.ttl is not None else None,
         )
@@ -157,8 +173,14 @@ class RunEmitter:
         priority: Priority | str | None = None,
         checkpoint_id: str | None = None,
         metadata: Mapping[str, Any] | None = None,
+        wait: bool = True,
     ) -> Event:
-        """Build the next event of the run, publish it and return it once it is durable."""
+        """Build the next event of the run, publish it and return it once it is durable.
+
+        With ``wait=False`` it returns at once and the event is written behind,
+        with the events after it, as stream chunks are (in order, durable before
+        anyone sees it).
+        """
         (event,) = await self._publish(
             [
                 dict(
@@ -171,7 +193,7 @@ class RunEmitter:
                     metadata=metadata,
                 )
             ],
-            wait=True,
+            wait=wait,
         )
         return event
 
@@ -260,6 +282,7 @@ class RunEmitter:
                     EventType.NODE_PROGRESS,
                     source=self._progress_source(payload, namespace),
                     payload={**payload, **ns_payload},
+                    trusted=False,  # whatever a node wrote
                 )
             ]
         return []
@@ -315,8 +338,10 @@ def _spec(
     source: str | None = None,
     payload: Mapping[str, Any] | None = None,
     checkpoint_id: str | None = None,
+    trusted: bool = True,
 ) -> dict[str, Any]:
     return {
+        "trusted": trusted,
         "type": type,
         "source": source,
         "target": None,

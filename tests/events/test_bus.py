@@ -201,3 +201,51 @@ async def test_follow_only_bus_cannot_publish_and_bad_redis_is_one_line(
     await bus.aclose()
     with pytest.raises(ConfigError, match="closed"):
         await bus.publish(Event(type="custom", thread_id="t", run_id="r", seq=1))
+
+
+async def test_lingering_events_go_out_with_the_next_awaited_one(conn: AsyncConnection) -> None:
+    """Events nobody awaits wait for company (``linger``); an awaited one ends the wait."""
+    with pytest.raises(ConfigError, match="linger"):
+        await EventBus.open(conn, linger=-1)
+    bus = await EventBus.open(conn, linger=3600)
+    try:
+        thread = _tid()
+        emitter = RunEmitter(bus, thread_id=thread, run_id="r")
+        for i in range(3):
+            await emitter.from_chunk("custom", {"node": "n", "i": i})
+        for _ in range(5):
+            await asyncio.sleep(0)  # writer turns: it lingers, it does not write
+        assert bus.log is not None
+        assert await bus.log.replay(thread) == []
+        async with asyncio.timeout(10):  # an hour's linger must not hold this up
+            await emitter.emit(EventType.RUN_COMPLETED)
+        assert [e.seq for e in await bus.log.replay(thread)] == [1, 2, 3, 4]
+        await emitter.from_chunk("custom", {"node": "n", "i": 3})
+        async with asyncio.timeout(10):
+            await bus.wait_durable()  # so does a flush
+        assert [e.seq for e in await bus.log.replay(thread)] == [1, 2, 3, 4, 5]
+    finally:
+        await bus.aclose()
+
+
+async def test_emitted_events_are_json_safe_whatever_nodes_and_callers_put_in(
+    conn: AsyncConnection,
+) -> None:
+    """The emitter builds events without validation; what users pass is still made JSON-safe."""
+    bus = await EventBus.open(conn)
+    try:
+        emitter = RunEmitter(bus, thread_id=_tid(), run_id="r", metadata={"tags": {"a"}})
+        emitted = await emitter.emit(
+            EventType.CUSTOM, payload={"error": ValueError("boom"), "big": 2**70}
+        )
+        (progress,) = await emitter.from_chunk("custom", {"node": "n", "obj": object})
+        await emitter.flush()
+        for event in (emitted, progress):
+            assert Event.from_json(event.to_json()) == event
+            assert event.metadata == {"tags": ["a"]}
+        assert emitted.payload == {"error": "ValueError('boom')", "big": 2**70}
+        assert progress.payload == {"node": "n", "obj": repr(object)}
+        assert len({emitted.event_id, progress.event_id}) == 2
+        assert await bus.replay(emitter.thread_id) == [emitted, progress]
+    finally:
+        await bus.aclose()
