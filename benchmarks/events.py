@@ -46,14 +46,29 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sentient_graph.db import connect  # noqa: E402
-from sentient_graph.events import TERMINAL_TYPES, EventBus, EventType, RunEmitter  # noqa: E402
+from sentient_graph.events import (  # noqa: E402
+    DEFAULT_LINGER,
+    TERMINAL_TYPES,
+    EventBus,
+    EventType,
+    RunEmitter,
+)
+
+#: What "node transition" means in the in-run latency: a node starts or ends.
+TRANSITIONS = frozenset({EventType.NODE_STARTED, EventType.NODE_COMPLETED})
 
 # -- the subscriber process ---------------------------------------------------
 
 
 async def subscriber(redis_url: str, prefix: str, thread: str, raw: bool) -> None:
-    """Follow a thread; print READY, then one JSON summary line when told to stop."""
+    """Follow a thread (``*``: every thread); print READY, then one JSON summary line when told to stop.
+
+    Events that carry ``t0`` (a monotonic timestamp) give ``latencies_ns``; node
+    transitions of a graph run carry none and give ``transitions_ns``, measured
+    from the event's own timestamp (the wall clock, shared by both processes).
+    """
     latencies: list[int] = []
+    transitions: list[int] = []
     count = 0
     last_ns = 0
     if raw:
@@ -75,18 +90,27 @@ async def subscriber(redis_url: str, prefix: str, thread: str, raw: bool) -> Non
         await client.aclose()
     else:
         bus = await EventBus.open(None, redis_url=redis_url, prefix=prefix)
-        async with bus.subscribe(thread) as sub:
+        async with bus.subscribe(None if thread == "*" else thread) as sub:
             print("READY", flush=True)
             async for event in sub:
                 now = time.monotonic_ns()
+                wall = time.time_ns()
                 count += 1
                 last_ns = now
                 if "t0" in event.payload:
                     latencies.append(now - int(event.payload["t0"]))
+                elif event.type in TRANSITIONS:
+                    transitions.append(wall - int(event.timestamp.timestamp() * 1e9))
                 if event.type in TERMINAL_TYPES and event.payload.get("stop"):
                     break
         await bus.aclose()
-    print(json.dumps({"latencies_ns": latencies, "count": count, "last_ns": last_ns}), flush=True)
+    summary_line = {
+        "latencies_ns": latencies,
+        "transitions_ns": transitions,
+        "count": count,
+        "last_ns": last_ns,
+    }
+    print(json.dumps(summary_line), flush=True)
 
 
 class Follower:
@@ -275,45 +299,65 @@ def ten_node_graph(checkpointer: Any, wait_ms: float = 0.0) -> Any:
 MODES = ["tasks", "checkpoints", "custom"]
 
 
-async def graph_cost(
-    redis_url: str, runs: int, saver_kind: str, wait_ms: float = 0.0
-) -> dict[str, Any]:
-    from langgraph.checkpoint.memory import InMemorySaver
+async def run_with_events(graph: Any, bus: EventBus | None, thread: str) -> int:
+    """One run as the engine streams it; with a bus, its events too. Returns the events emitted.
 
-    conn = await connect("mem://", namespace="bench", database=uuid.uuid4().hex)
-    if saver_kind == "surrealdb":
+    The run's time includes waiting until all its events are in the log and on
+    Redis (``bus.flush()``), so that no run's work spills into the next.
+    """
+    config = {"configurable": {"thread_id": thread}}
+    if bus is None:
+        async for _ in graph.astream({"trail": []}, config, stream_mode=MODES):
+            pass
+        return 0
+    emitter = RunEmitter(bus, thread_id=thread, run_id=uuid.uuid4().hex)
+    await emitter.emit(EventType.RUN_STARTED, wait=False)  # as the engine's runner does
+    async for item in graph.astream({"trail": []}, config, stream_mode=MODES):
+        await emitter.from_item(item)
+    await emitter.emit(EventType.RUN_COMPLETED)
+    await bus.flush()
+    return emitter.seq
+
+
+async def new_saver(conn: Any, kind: str) -> Any:
+    if kind == "surrealdb":
         from checkpointers.surrealdb import AsyncSurrealSaver
 
-        saver: Any = AsyncSurrealSaver(conn)
+        saver = AsyncSurrealSaver(conn)
         await saver.setup()
-    else:
-        saver = InMemorySaver()
-    graph = ten_node_graph(saver, wait_ms)
-    local = await EventBus.open(conn)
-    remote = await EventBus.open(conn, redis_url=redis_url, prefix=f"bench-{uuid.uuid4().hex[:8]}")
-    times: dict[str, list[float]] = {"no events": [], "bus in-process": [], "bus + Redis": []}
+        return saver
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    return InMemorySaver()
+
+
+async def graph_cost(
+    redis_url: str,
+    runs: int,
+    saver_kind: str,
+    wait_ms: float = 0.0,
+    linger: float = DEFAULT_LINGER,
+) -> dict[str, Any]:
+    conn = await connect("mem://", namespace="bench", database=uuid.uuid4().hex)
+    graph = ten_node_graph(await new_saver(conn, saver_kind), wait_ms)
+    local = await EventBus.open(conn, linger=linger)
+    remote = await EventBus.open(
+        conn, redis_url=redis_url, prefix=f"bench-{uuid.uuid4().hex[:8]}", linger=linger
+    )
+    buses: dict[str, EventBus | None] = {
+        "no events": None,
+        "bus in-process": local,
+        "bus + Redis": remote,
+    }
+    times: dict[str, list[float]] = {label: [] for label in buses}
     events_per_run = 0
 
     async def once(label: str, i: int) -> None:
         nonlocal events_per_run
-        thread = f"{label}-{i}-{uuid.uuid4().hex[:6]}"
-        config = {"configurable": {"thread_id": thread}}
-        bus = {"bus in-process": local, "bus + Redis": remote}.get(label)
         start = time.perf_counter()
-        if bus is None:
-            async for _ in graph.astream({"trail": []}, config, stream_mode=MODES):
-                pass
-        else:
-            emitter = RunEmitter(bus, thread_id=thread, run_id=uuid.uuid4().hex)
-            await emitter.emit(EventType.RUN_STARTED)
-            async for item in graph.astream({"trail": []}, config, stream_mode=MODES):
-                await emitter.from_item(item)
-            await emitter.emit(EventType.RUN_COMPLETED)
-            # Charged to this run: its events are in the log and on Redis, so none of
-            # its work spills into the next run measured.
-            await bus.flush()
-            events_per_run = emitter.seq
+        emitted = await run_with_events(graph, buses[label], f"{label}-{i}-{uuid.uuid4().hex[:6]}")
         times[label].append((time.perf_counter() - start) * 1000)
+        events_per_run = max(events_per_run, emitted)
 
     try:
         for i in range(5):  # warm-up
@@ -332,6 +376,7 @@ async def graph_cost(
     base = statistics.median(times["no events"])
     return {
         "saver": saver_kind + (f", nodes wait {wait_ms:g} ms" if wait_ms else ""),
+        "linger_ms": linger * 1000,
         "runs": runs,
         "events_per_run": events_per_run,
         "median_ms": {label: statistics.median(v) for label, v in times.items()},
@@ -341,6 +386,29 @@ async def graph_cost(
             if label != "no events"
         },
     }
+
+
+async def transitions(
+    redis_url: str, runs: int, wait_ms: float = 0.0, linger: float = DEFAULT_LINGER
+) -> dict[str, float]:
+    """Node transitions of running graphs (our saver) -> a follower of every thread in another process."""
+    conn = await connect("mem://", namespace="bench", database=uuid.uuid4().hex)
+    graph = ten_node_graph(await new_saver(conn, "surrealdb"), wait_ms)
+    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    try:
+        bus = await EventBus.open(conn, redis_url=redis_url, prefix=prefix, linger=linger)
+        try:
+            async with Follower(redis_url, prefix, "*") as follower:
+                for i in range(runs):
+                    await run_with_events(graph, bus, f"transitions-{i}")
+                stopper = RunEmitter(bus, thread_id="stop", run_id="stop")
+                await stopper.emit(EventType.RUN_COMPLETED, payload={"stop": True})
+                result = await follower.result()
+        finally:
+            await bus.aclose()
+    finally:
+        await conn.aclose()
+    return summary([v / 1e6 for v in result["transitions_ns"]])
 
 
 # -- report ---------------------------------------------------------------------------
@@ -375,10 +443,13 @@ def machine() -> str:
 
 def goals(lat: dict[str, dict[str, float]], graphs: list[dict[str, Any]]) -> str:
     bus = next(iter(lat.values()))
+    busy = lat[next(k for k in lat if k.endswith("no-op nodes"))]
     worst = max(max(g["overhead_pct"].values()) for g in graphs)
     checks = [
-        (f"p50 <= 1 ms: {bus['p50']:.2f} ms", bus["p50"] <= 1.0),
-        (f"p99 <= 5 ms: {bus['p99']:.2f} ms", bus["p99"] <= 5.0),
+        (f"p50 <= 1 ms: {bus['p50']:.2f} ms paced", bus["p50"] <= 1.0),
+        (f"{busy['p50']:.2f} ms in a run of no-op nodes", busy["p50"] <= 1.0),
+        (f"p99 <= 5 ms: {bus['p99']:.2f} ms paced", bus["p99"] <= 5.0),
+        (f"{busy['p99']:.2f} ms in a run of no-op nodes", busy["p99"] <= 5.0),
         (f"graph overhead <= 10%: up to {worst:.0f}%", worst <= 10.0),
     ]
     return (
@@ -393,6 +464,7 @@ def markdown(
     lat: dict[str, dict[str, float]],
     rates: list[dict[str, float]],
     graphs: list[dict[str, Any]],
+    trade: list[dict[str, Any]],
 ) -> str:
     lines = [
         "## Events",
@@ -417,6 +489,13 @@ def markdown(
         "durable first), hand it to the outbox task, one Redis pipeline (XADD to the thread's",
         "stream, then PUBLISH), parse and order it in the subscriber. Events paced one per",
         "`--pace-ms` (1 ms) so that this is propagation, not queueing.",
+        "",
+        "The node-transition rows time what a graph run emits (`node_started`,",
+        "`node_completed`), from the moment the event is made to its arrival in a process",
+        "following every thread; written behind the run with the default linger",
+        f"({DEFAULT_LINGER * 1000:g} ms) and then, as above, logged before published. In a",
+        "run of no-op nodes the event loop is never idle: an event waits behind the",
+        "checkpointer's commits and the next steps of the graph, on the loop's one thread.",
         "",
         "### Sustained rate (emitted back to back, received by the other process)",
         "",
@@ -455,6 +534,23 @@ def markdown(
         "this ratio (the goal is judged on it); in the last each node waits 5 ms (`time.sleep`,",
         "as on a model or tool call), and the event work overlaps with the waiting.",
         "",
+        "### The writer's linger: cost per run against live delivery",
+        "",
+        "| linger ms | overhead, bus in-process | overhead, bus + Redis | node transition p50 ms | p99 ms |",
+        "| ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for t in trade:
+        o, seen = t["cost"]["overhead_pct"], t["latency"]
+        lines.append(
+            f"| {t['linger_ms']:g} | +{o['bus in-process']:.0f}% | +{o['bus + Redis']:.0f}% | "
+            f"{seen['p50']:.2f} | {seen['p99']:.2f} |"
+        )
+    lines += [
+        "",
+        "10-node runs of no-op nodes with our saver. Events nobody awaits (node transitions)",
+        "wait up to the linger for the ones after them, to share one `INSERT`:",
+        "`EventBus.open(..., linger=)`, `Engine.open(..., event_linger=)`.",
+        "",
     ]
     return "\n".join(lines)
 
@@ -474,8 +570,17 @@ def replace_section(path: Path, section: str) -> None:
 async def main(args: argparse.Namespace) -> None:
     n = 2000 if args.quick else args.events
     runs = 30 if args.quick else args.runs
+    t_runs = 50 if args.quick else args.transition_runs
     print(f"latency over {n} events ...", file=sys.stderr)
     lat = await latency(args.redis_url, n, args.pace_ms)
+    for wait_ms, count in ((0, t_runs), (5, t_runs // 4)):
+        print(
+            f"node transitions of {count} graph runs, nodes wait {wait_ms} ms ...", file=sys.stderr
+        )
+        label = "node transitions of running 10-node graphs, our saver, " + (
+            f"nodes wait {wait_ms} ms" if wait_ms else "no-op nodes"
+        )
+        lat[label] = await transitions(args.redis_url, count, wait_ms)
     print(json.dumps(lat, indent=1), file=sys.stderr)
     rates = []
     for concurrent, behind in ((1, False), (8, False), (1, True)):
@@ -493,10 +598,23 @@ async def main(args: argparse.Namespace) -> None:
         print(f"graph cost with {kind} checkpointer, nodes wait {wait_ms} ms ...", file=sys.stderr)
         graphs.append(await graph_cost(args.redis_url, count, kind, wait_ms))
         print(json.dumps(graphs[-1]), file=sys.stderr)
+    # The writer's linger trades cost per run against live delivery.
+    trade = []
+    default_cost = next(g for g in graphs if g["saver"] == "surrealdb")
+    default_latency = lat[next(k for k in lat if k.endswith("no-op nodes"))]
+    for linger in (0.0, DEFAULT_LINGER, 0.010):
+        if linger == DEFAULT_LINGER:
+            cost, seen = default_cost, default_latency
+        else:
+            print(f"linger {linger * 1000:g} ms ...", file=sys.stderr)
+            cost = await graph_cost(args.redis_url, runs, "surrealdb", linger=linger)
+            seen = await transitions(args.redis_url, max(10, t_runs // 3), linger=linger)
+        trade.append({"linger_ms": linger * 1000, "cost": cost, "latency": seen})
+        print(json.dumps(trade[-1]), file=sys.stderr)
     command = "python benchmarks/events.py" + (" --quick" if args.quick else "")
     if args.markdown:
         command += f" --markdown {args.markdown}"
-    section = markdown(command, lat, rates, graphs)
+    section = markdown(command, lat, rates, graphs, trade)
     print(section)
     if args.markdown:
         replace_section(Path(args.markdown), section)
@@ -514,6 +632,12 @@ if __name__ == "__main__":
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--pace-ms", type=float, default=1.0)
     parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument(
+        "--transition-runs",
+        type=int,
+        default=500,
+        help="graph runs whose node transitions are timed (20 per run)",
+    )
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--markdown", help="replace the '## Events' section of this file")
     parsed = parser.parse_args()
