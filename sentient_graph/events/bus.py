@@ -8,12 +8,15 @@ loops and handler callbacks.
 
 Redis layout, with ``prefix`` (default ``sentient``):
 
-* ``{prefix}:events:{thread_id}`` - pub/sub channel, one JSON event per message;
-  ``{prefix}:events:*`` follows every thread.
+* ``{prefix}:events:{thread_id}`` - pub/sub channel; a message is a JSON array of
+  consecutive events of one run; ``{prefix}:events:*`` follows every thread.
 * ``{prefix}:stream:{thread_id}`` - a capped stream (``MAXLEN ~``, TTL refreshed on
-  every publish) holding the same JSON, so that a process that cannot open the
-  SurrealDB store (an embedded store locked by the running process) can still
-  replay "everything after seq n" and fill gaps after a reconnect.
+  every publish) holding the same arrays (fields ``r`` run id, ``s`` last seq,
+  ``e`` events), so that a process that cannot open the SurrealDB store (an
+  embedded store locked by the running process) can still replay "everything
+  after seq n" and fill gaps after a reconnect.
+
+Both are written by one server-side script per batch (``_PUBLISH_SCRIPT``).
 
 Must not: write SurrealQL (that is :mod:`sentient_graph.events.log`), open a
 SurrealDB connection, or turn LangGraph chunks into events
@@ -80,6 +83,36 @@ _BATCH = 512
 #: transition reaches another process in 3.7 ms (p50); 3 ms: +26%, 6.9 ms;
 #: 10 ms: +21%, 8.9 ms. Events that are awaited never linger.
 DEFAULT_LINGER = 0.003
+# Publishing a batch is one call, not a pipeline of XADD, PUBLISH and EXPIRE per
+# run: the client's share of each command was most of Redis's cost to a graph run.
+# KEYS: stream and channel of each run's group. ARGV: ttl, maxlen, live, then per
+# group: run id, last seq, the events' JSON array, whether the stream must exist.
+# Returns per group 1 if appended, 0 if the stream was expected but is gone.
+_PUBLISH_SCRIPT = """
+local ttl, maxlen, live = ARGV[1], ARGV[2], ARGV[3] == '1'
+local appended = {}
+for i = 1, #KEYS / 2 do
+    local stream, channel = KEYS[2 * i - 1], KEYS[2 * i]
+    local at = 3 + (i - 1) * 4
+    local run, seq, data, known = ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4]
+    local id
+    if known == '1' then
+        id = redis.call('XADD', stream, 'NOMKSTREAM', 'MAXLEN', '~', maxlen, '*', 'r', run, 's', seq, 'e', data)
+    else
+        id = redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'r', run, 's', seq, 'e', data)
+    end
+    if id then
+        redis.call('EXPIRE', stream, ttl)
+    end
+    -- Stream before channel: whoever hears of seq n can read n and below (once a
+    -- lost stream is refilled, which the caller does when it sees a 0 here).
+    if live then
+        redis.call('PUBLISH', channel, data)
+    end
+    appended[i] = id and 1 or 0
+end
+return appended
+"""
 _BACKOFF_START = 0.05
 _BACKOFF_MAX = 2.0
 
@@ -571,7 +604,7 @@ class EventBus:
         self._write_error: BaseException | None = None
         # When the oldest event in ``_writes`` was queued (loop time): lingering ends linger after it.
         self._first_queued = 0.0
-        self._key_checked: dict[str, float] = {}
+        self._publish_script: Any = None
         self._outbox: deque[Event] = deque()
         self._wakeup = asyncio.Event()
         self._drained = asyncio.Event()
@@ -627,6 +660,8 @@ class EventBus:
             await bus.log.setup()
         if redis_url is not None:
             bus._redis = _new_redis(redis_url, retries=2)
+            # Loaded again by redis-py when a restarted server no longer has it.
+            bus._publish_script = bus._redis.register_script(_PUBLISH_SCRIPT)
             try:
                 await bus._redis.ping()
             except _redis_errors() as exc:
@@ -870,7 +905,6 @@ class EventBus:
             except errors as exc:
                 failures += 1
                 self._needs_reseed = True
-                self._key_checked.clear()
                 if failures == 1:
                     log.warning(
                         "events.redis_publish_failed",
@@ -890,47 +924,27 @@ class EventBus:
                     self._outbox.popleft()
 
     async def _send(self, batch: list[Event], *, live: bool = True) -> None:
-        """One pipeline: per run in ``batch``, one stream entry and one message for all its events."""
+        """One script call: per run in ``batch``, one stream entry and one message for all its events."""
         assert self._redis is not None
-        pipe = self._redis.pipeline(transaction=False)
-        keys: set[str] = set()
-        xadds: list[tuple[str, bool]] = []
         groups: dict[tuple[str, str], list[Event]] = {}
         for event in batch:
             groups.setdefault((event.thread_id, event.run_id), []).append(event)
+        keys: list[str] = []
+        args: list[Any] = [self.stream_ttl, self.stream_maxlen, int(live)]
+        threads: list[tuple[str, bool]] = []
         for (thread_id, run_id), events in groups.items():
-            data = events_to_json(events)
-            key = stream_name(self.prefix, thread_id)
-            keys.add(key)
             # A stream we wrote before is appended to only if it still exists:
             # if it is gone, a Redis restart lost it (nothing is kept on disk
             # here) and it is refilled from the log below.
             known = live and thread_id in self._published_runs
-            xadds.append((thread_id, known))
-            # Stream before channel: whoever hears of seq n can read n and below.
-            pipe.xadd(
-                key,
-                {"r": run_id, "s": events[-1].seq, "e": data},
-                maxlen=self.stream_maxlen,
-                approximate=True,
-                nomkstream=known,
-            )
-            if live:
-                pipe.publish(channel_name(self.prefix, thread_id), data)
-        # TTLs are refreshed once a second per stream, not per event.
-        now = time.monotonic()
-        if len(self._key_checked) > 4096:
-            self._key_checked.clear()
-        for key in keys:
-            if now - self._key_checked.get(key, -1e9) >= 1.0:
-                self._key_checked[key] = now
-                pipe.expire(key, self.stream_ttl)
-        results = await pipe.execute()
-        step = 2 if live else 1
+            threads.append((thread_id, known))
+            keys += [stream_name(self.prefix, thread_id), channel_name(self.prefix, thread_id)]
+            args += [run_id, events[-1].seq, events_to_json(events), int(known)]
+        appended = await self._publish_script(keys=keys, args=args)
         lost = {
             thread
-            for (thread, known), result in zip(xadds, results[::step], strict=False)
-            if known and result is None
+            for (thread, known), ok in zip(threads, appended, strict=True)
+            if known and not ok
         }
         for event in batch:
             self._remember(event)
