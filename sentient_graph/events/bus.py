@@ -78,10 +78,10 @@ CLOCK_MARGIN = timedelta(seconds=2)
 _BATCH = 512
 #: How long (seconds) the log writer lets events that nobody awaits gather before
 #: one INSERT. A LangGraph step yields its chunks between database calls, so
-#: event-loop turns alone gather little. The trade, measured on a 10-node run of
-#: no-op nodes with our saver (BENCHMARKS.md): 0 ms costs the run +41% and a node
-#: transition reaches another process in 3.7 ms (p50); 3 ms: +26%, 6.9 ms;
-#: 10 ms: +21%, 8.9 ms. Events that are awaited never linger.
+#: event-loop turns alone gather little. A longer linger means fewer writes per run
+#: and later live delivery ("The writer's linger" in BENCHMARKS.md); 3 ms keeps node
+#: transitions of graphs whose nodes wait (models, tools) live within a few ms.
+#: Events that are awaited never linger.
 DEFAULT_LINGER = 0.003
 # Publishing a batch is one call, not a pipeline of XADD, PUBLISH and EXPIRE per
 # run: the client's share of each command was most of Redis's cost to a graph run.
