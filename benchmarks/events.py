@@ -604,7 +604,7 @@ async def main(args: argparse.Namespace) -> None:
     trade = []
     default_cost = next(g for g in graphs if g["saver"] == "surrealdb")
     default_latency = lat[next(k for k in lat if k.endswith("no-op nodes"))]
-    for linger in (0.0, DEFAULT_LINGER, 0.010):
+    for linger in (0.0, DEFAULT_LINGER, 0.010, 0.030):
         if linger == DEFAULT_LINGER:
             cost, seen = default_cost, default_latency
         else:
