@@ -486,8 +486,8 @@ def markdown(
     lines += [
         "",
         "The bus path is: build the event, write it to the SurrealDB event log (awaited,",
-        "durable first), hand it to the outbox task, one Redis pipeline (XADD to the thread's",
-        "stream, then PUBLISH), parse and order it in the subscriber. Events paced one per",
+        "durable first), hand it to the outbox task, one Redis script call (XADD to the",
+        "thread's stream, then PUBLISH), parse and order it in the subscriber. Events paced one per",
         "`--pace-ms` (1 ms) so that this is propagation, not queueing.",
         "",
         "The node-transition rows time what a graph run emits (`node_started`,",

@@ -176,7 +176,7 @@ def events_to_json(events: Iterable[Event]) -> str:
     with cold caches.
     """
     items = list(events)
-    if all("_wire" in event.__dict__ for event in items):
+    if len(items) == 1 or all("_wire" in event.__dict__ for event in items):
         return "[" + ",".join(event.to_json() for event in items) + "]"
     return _EVENT_LIST.dump_json(items).decode()
 
