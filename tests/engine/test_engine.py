@@ -15,6 +15,7 @@ from langgraph.graph import START, StateGraph
 
 from sentient_graph import db
 from sentient_graph.errors import (
+    ConfigError,
     GraphLoadError,
     RunCancelled,
     RunFailed,
@@ -362,3 +363,17 @@ async def test_a_task_cancelled_half_way_through_its_writes_runs_again(engine: E
     state = await (await engine.resume("half")).wait()
     assert sorted(state["log"]) == ["a", "b", "w"]
     assert runs == {"a": 2, "b": 1, "w": 1}
+
+
+async def test_event_linger_is_the_engines_to_choose() -> None:
+    with pytest.raises(ConfigError, match="linger"):
+        await Engine.open("mem://", namespace=f"t{uuid.uuid4().hex}", event_linger=-1)
+    async with Engine.open("mem://", namespace=f"t{uuid.uuid4().hex}", event_linger=0.5) as engine:
+        assert engine.bus.linger == 0.5
+        graph, _ = make_diamond()
+        handle = await engine.start(graph, {"log": []}, "lingering")
+        await handle.wait()  # a long linger does not hold the run's end back
+        logged = await engine.bus.replay("lingering")
+        assert [e.seq for e in logged] == list(range(1, len(logged) + 1))
+        assert logged[0].type is EventType.RUN_STARTED
+        assert logged[-1].type is EventType.RUN_COMPLETED
