@@ -485,10 +485,11 @@ class Engine:
                 before the next superstep starts, which is what makes a killed
                 run resumable without re-running finished nodes.
             lease_seconds: How long a silent owner on another machine keeps its runs.
-            event_linger: Seconds a node transition's event may wait to share a
-                log write with the next ones (default
-                :data:`~sentient_graph.events.bus.DEFAULT_LINGER`, 3 ms): less
-                cost per run against later live delivery (BENCHMARKS.md).
+            event_linger: At most how many seconds a node transition's event
+                waits, while the process is busy, to share a log write with the
+                next ones (default :data:`~sentient_graph.events.bus.DEFAULT_LINGER`,
+                20 ms; it goes at once when the process idles): less cost per
+                run against later live delivery (BENCHMARKS.md).
 
         Returns:
             An awaitable that is also an async context manager.

@@ -76,13 +76,16 @@ DEFAULT_MAX_OUTBOX = 100_000
 CLOCK_MARGIN = timedelta(seconds=2)
 
 _BATCH = 512
-#: How long (seconds) the log writer lets events that nobody awaits gather before
-#: one INSERT. A LangGraph step yields its chunks between database calls, so
-#: event-loop turns alone gather little. A longer linger means fewer writes per run
-#: and later live delivery ("The writer's linger" in BENCHMARKS.md); 3 ms keeps node
-#: transitions of graphs whose nodes wait (models, tools) live within a few ms.
+#: At most how long (seconds) an event nobody awaits (a graph's node transition)
+#: waits to share one log write with the ones after it; the writer goes at once
+#: when the process idles. A longer cap means fewer writes per run of busy
+#: graphs and later live delivery ("The writer's linger" in BENCHMARKS.md).
 #: Events that are awaited never linger.
-DEFAULT_LINGER = 0.003
+DEFAULT_LINGER = 0.020
+#: How often a lingering writer looks whether the process has gone idle.
+_IDLE_PROBE = 0.001
+#: Idle: the process used less CPU time than this share of the wall time.
+_IDLE_SHARE = 0.3
 # Publishing a batch is one call, not a pipeline of XADD, PUBLISH and EXPIRE per
 # run: the client's share of each command was most of Redis's cost to a graph run.
 # KEYS: stream and channel of each run's group. ARGV: ttl, maxlen, live, then per
@@ -640,9 +643,10 @@ class EventBus:
                 one or more events of a run, so at least this many events).
             stream_ttl: seconds a thread's Redis stream outlives its last event.
             max_outbox: events held in memory while Redis is unreachable.
-            linger: seconds that events nobody awaits (a graph's node
-                transitions) may wait to share one log write with the events
-                after them: less cost per run, later live delivery.
+            linger: at most how many seconds events nobody awaits (a graph's
+                node transitions) wait, while the process is busy, to share one
+                log write with the events after them: less cost per run, later
+                live delivery. They are written as soon as the process idles.
 
         Raises:
             RedisUnavailable: ``redis_url`` is set but no Redis answers there.
@@ -748,20 +752,32 @@ class EventBus:
             self._writes_idle.set()
 
     async def _linger(self) -> None:
-        """Wait while only events nobody awaits are queued, until the oldest is :attr:`linger` old.
+        """Hold events nobody awaits while the process is busy, at most :attr:`linger` seconds.
 
-        Counted from when the oldest was queued, not from when the writer got
-        its turn: on a busy event loop (a graph run's steps) that turn comes
-        late, and the event has lingered meanwhile. An awaited event ends the
-        wait at once. One timer per wait, however many events arrive meanwhile:
-        they do not wake the writer.
+        A graph run makes its events in bursts, at each step; a log write costs
+        the same fixed time whether it carries one event or many. So the writer
+        waits while the process works (a step being computed: more events are
+        coming) and writes as soon as it would otherwise wait (the nodes are
+        waiting on a model or a tool): the write then costs the run nothing.
+        "Busy" is measured by the process's CPU time over the last
+        ``_IDLE_PROBE`` seconds. The oldest event is written at the latest
+        :attr:`linger` seconds after it was queued, and at once when someone
+        awaits an event.
         """
-        self._write_wakeup.clear()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout_at(self._first_queued + self.linger):
-                while self._writes and all(fut is None for _, fut in self._writes):
+        loop = asyncio.get_running_loop()
+        deadline = self._first_queued + self.linger
+        while self._writes and all(fut is None for _, fut in self._writes):
+            start = loop.time()
+            if start >= deadline:
+                return
+            cpu = time.process_time()
+            self._write_wakeup.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(min(deadline, start + _IDLE_PROBE)):
                     await self._write_wakeup.wait()
-                    self._write_wakeup.clear()
+            waited = loop.time() - start
+            if waited >= _IDLE_PROBE * 0.9 and time.process_time() - cpu < waited * _IDLE_SHARE:
+                return
 
     async def _write_loop(self) -> None:
         """Group commit: write what waits in one INSERT, then hand it on to live delivery."""

@@ -203,8 +203,10 @@ async def test_follow_only_bus_cannot_publish_and_bad_redis_is_one_line(
         await bus.publish(Event(type="custom", thread_id="t", run_id="r", seq=1))
 
 
-async def test_lingering_events_go_out_with_the_next_awaited_one(conn: AsyncConnection) -> None:
-    """Events nobody awaits wait for company (``linger``); an awaited one ends the wait."""
+async def test_lingering_events_go_out_with_the_next_awaited_one_or_when_idle(
+    conn: AsyncConnection,
+) -> None:
+    """Events nobody awaits wait for company (``linger``); an awaited one, or idleness, ends the wait."""
     with pytest.raises(ConfigError, match="linger"):
         await EventBus.open(conn, linger=-1)
     bus = await EventBus.open(conn, linger=3600)
@@ -213,17 +215,22 @@ async def test_lingering_events_go_out_with_the_next_awaited_one(conn: AsyncConn
         emitter = RunEmitter(bus, thread_id=thread, run_id="r")
         for i in range(3):
             await emitter.from_chunk("custom", {"node": "n", "i": i})
-        for _ in range(5):
-            await asyncio.sleep(0)  # writer turns: it lingers, it does not write
         assert bus.log is not None
-        assert await bus.log.replay(thread) == []
         async with asyncio.timeout(10):  # an hour's linger must not hold this up
             await emitter.emit(EventType.RUN_COMPLETED)
         assert [e.seq for e in await bus.log.replay(thread)] == [1, 2, 3, 4]
-        await emitter.from_chunk("custom", {"node": "n", "i": 3})
-        async with asyncio.timeout(10):
-            await bus.wait_durable()  # so does a flush
+        # Nobody awaits this one, and the linger is an hour: it is written (and so
+        # delivered) because the process has nothing else to do.
+        async with bus.subscribe(thread, after_seq=4) as sub:
+            await emitter.from_chunk("custom", {"node": "n", "i": 3})
+            async with asyncio.timeout(10):
+                delivered = await anext(aiter(sub))
+        assert delivered.seq == 5
         assert [e.seq for e in await bus.log.replay(thread)] == [1, 2, 3, 4, 5]
+        await emitter.from_chunk("custom", {"node": "n", "i": 4})
+        async with asyncio.timeout(10):
+            await bus.wait_durable()  # and a flush does not wait for idleness either
+        assert [e.seq for e in await bus.log.replay(thread)] == [1, 2, 3, 4, 5, 6]
     finally:
         await bus.aclose()
 
