@@ -30,10 +30,9 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from checkpointers.surrealdb.aio import AsyncSurrealSaver
 from checkpointers.surrealdb.base import (
     MIGRATIONS,
-    AsyncMethods,
     BaseSurrealSaver,
+    SaverMethods,
     Steps,
-    SyncMethods,
     explain_query_error,
 )
 from sentient_graph.db import QueryFailed, SyncConnection, connect_sync, wrap_sync
@@ -43,7 +42,7 @@ __all__ = ["MIGRATIONS", "AsyncSurrealSaver", "BaseSurrealSaver", "SurrealSaver"
 R = TypeVar("R")
 
 
-class SurrealSaver(SyncMethods, AsyncMethods):
+class SurrealSaver(SaverMethods):
     """Synchronous checkpointer storing every superstep in SurrealDB.
 
     Its async methods run the blocking driver in a worker thread, so

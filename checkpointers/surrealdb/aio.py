@@ -3,7 +3,7 @@
 Owns only I/O: it sends the queries that ``base`` prepares over one
 :class:`sentient_graph.db.AsyncConnection` and hands the answers back. All
 SurrealQL and (de)serialisation live in ``base``; the saver methods themselves
-are ``base.AsyncMethods`` and ``base.SyncMethods``, written once for both savers.
+are ``base.SaverMethods``, each pair made from one operation for both savers.
 """
 
 from __future__ import annotations
@@ -18,10 +18,9 @@ from typing import Any, TypeVar
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from checkpointers.surrealdb.base import (
-    AsyncMethods,
     PreparedQuery,
+    SaverMethods,
     Steps,
-    SyncMethods,
     WriteBatch,
     explain_query_error,
 )
@@ -56,7 +55,7 @@ class _Commits:
     running: set[asyncio.Task[None]] = field(default_factory=set)
 
 
-class AsyncSurrealSaver(AsyncMethods, SyncMethods):
+class AsyncSurrealSaver(SaverMethods):
     """Async checkpointer storing every superstep in SurrealDB.
 
     Its sync methods serve ``graph.invoke`` called from another thread than the

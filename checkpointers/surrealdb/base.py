@@ -21,12 +21,22 @@ read, the same cost with 10 or 100,000 checkpoints of history.
 
 from __future__ import annotations
 
+import inspect
 import json
 import random
-from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, TypeVar, cast
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
@@ -47,15 +57,15 @@ from sentient_graph.errors import SerializationFailed, StoreUnavailable
 
 __all__ = [
     "MIGRATIONS",
-    "AsyncMethods",
     "BaseSurrealSaver",
     "PreparedQuery",
+    "SaverMethods",
     "Steps",
-    "SyncMethods",
     "explain_query_error",
 ]
 
 R = TypeVar("R")
+P = ParamSpec("P")
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
@@ -930,7 +940,7 @@ class BaseSurrealSaver(BaseCheckpointSaver[str]):
         config: RunnableConfig,
         writes: Sequence[tuple[str, Any]],
         task_id: str,
-        task_path: str,
+        task_path: str = "",
     ) -> Steps[None]:
         if writes:
             yield self._prepare_put_writes(config, writes, task_id, task_path)
@@ -959,7 +969,7 @@ class BaseSurrealSaver(BaseCheckpointSaver[str]):
         thread = (yield PreparedQuery(SELECT_THREAD_SQL, {"thread_id": str(source_thread_id)}))[-1]
         yield PreparedQuery(COPY_THREAD_SQL, self._copy_rows(thread or {}, str(target_thread_id)))
 
-    def _op_prune(self, thread_ids: Sequence[str], strategy: str) -> Steps[None]:
+    def _op_prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> Steps[None]:
         threads = self._check_prune(thread_ids, strategy)
         if strategy == "keep_latest" and threads:
             delta = (yield PreparedQuery(DELTA_THREADS_SQL, {"thread_ids": threads}))[-1] or []
@@ -976,8 +986,8 @@ class BaseSurrealSaver(BaseCheckpointSaver[str]):
                 yield PreparedQuery(PRUNE_KEEP_LATEST_SQL, {"thread_id": thread_id})
                 yield PreparedQuery(REPAIR_THREAD_SQL, {"thread_id": thread_id})
 
-    def _op_delta_history(
-        self, config: RunnableConfig, channels: Sequence[str]
+    def _op_get_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
     ) -> Steps[dict[str, Any]]:
         if not channels:
             return {}
@@ -1002,20 +1012,61 @@ def _key(record: Any) -> list[Any]:
     return list(record.id)
 
 
-class SyncMethods(BaseSurrealSaver):
-    """LangGraph's sync saver methods, each one operation from ``BaseSurrealSaver``.
+def _both(
+    op: Callable[Concatenate[Any, P], Steps[R]],
+) -> tuple[Callable[Concatenate[Any, P], R], Callable[Concatenate[Any, P], Coroutine[Any, Any, R]]]:
+    """The sync and the async method of one operation, from its one definition.
 
-    Written once for both savers: a subclass supplies ``_run``, which drives an
-    operation (blocking I/O in ``SurrealSaver``, a hop to the event loop in
-    ``AsyncSurrealSaver``).
+    ``_op_get_tuple`` gives ``get_tuple`` and ``aget_tuple``: both take the
+    operation's parameters; the sync one drives it with ``self._run``, the
+    async one with ``await self._arun``.
+    """
+
+    def sync_method(self: Any, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return cast(R, self._run(op(self, *args, **kwargs)))
+
+    async def async_method(self: Any, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return cast(R, await self._arun(op(self, *args, **kwargs)))
+
+    name = op.__name__.removeprefix("_op_")
+    signature = inspect.signature(op).replace(return_annotation=inspect.Signature.empty)
+    method: Any
+    for method, method_name in ((sync_method, name), (async_method, "a" + name)):
+        method.__name__ = method_name
+        method.__qualname__ = f"SaverMethods.{method_name}"
+        method.__doc__ = op.__doc__
+        method.__signature__ = signature
+    return sync_method, async_method
+
+
+class SaverMethods(BaseSurrealSaver):
+    """LangGraph's saver methods, sync and async, each pair made from one operation.
+
+    A subclass supplies the two drivers: ``_run`` (blocking I/O in
+    ``SurrealSaver``, a hop to the event loop in ``AsyncSurrealSaver``) and
+    ``_arun`` (awaited I/O in ``AsyncSurrealSaver``, the blocking driver in a
+    worker thread in ``SurrealSaver``). The parameters of each method are its
+    operation's (``BaseSurrealSaver._op_*``), so they are written once.
     """
 
     def _run(self, steps: Steps[R]) -> R:
         raise NotImplementedError
 
-    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return self._run(self._op_get_tuple(config))
+    async def _arun(self, steps: Steps[R]) -> R:
+        raise NotImplementedError
 
+    get_tuple, aget_tuple = _both(BaseSurrealSaver._op_get_tuple)
+    put, aput = _both(BaseSurrealSaver._op_put)
+    put_writes, aput_writes = _both(BaseSurrealSaver._op_put_writes)
+    delete_thread, adelete_thread = _both(BaseSurrealSaver._op_delete_thread)
+    delete_for_runs, adelete_for_runs = _both(BaseSurrealSaver._op_delete_for_runs)
+    copy_thread, acopy_thread = _both(BaseSurrealSaver._op_copy_thread)
+    prune, aprune = _both(BaseSurrealSaver._op_prune)
+    get_delta_channel_history, aget_delta_channel_history = _both(
+        BaseSurrealSaver._op_get_delta_channel_history
+    )
+
+    # Listing is an iterator on one side and an async iterator on the other.
     def list(
         self,
         config: RunnableConfig | None,
@@ -1025,56 +1076,6 @@ class SyncMethods(BaseSurrealSaver):
         limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
         yield from self._run(self._op_list(config, filter, before, limit))
-
-    def put(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        return self._run(self._op_put(config, checkpoint, metadata, new_versions))
-
-    def put_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
-        self._run(self._op_put_writes(config, writes, task_id, task_path))
-
-    def delete_thread(self, thread_id: str) -> None:
-        self._run(self._op_delete_thread(thread_id))
-
-    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
-        self._run(self._op_delete_for_runs(run_ids))
-
-    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        self._run(self._op_copy_thread(source_thread_id, target_thread_id))
-
-    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        self._run(self._op_prune(thread_ids, strategy))
-
-    def get_delta_channel_history(
-        self, *, config: RunnableConfig, channels: Sequence[str]
-    ) -> Mapping[str, Any]:
-        return self._run(self._op_delta_history(config, channels))
-
-
-class AsyncMethods(BaseSurrealSaver):
-    """LangGraph's async saver methods, each one operation from ``BaseSurrealSaver``.
-
-    Written once for both savers: a subclass supplies ``_arun`` (awaited I/O in
-    ``AsyncSurrealSaver``, the blocking driver in a worker thread in
-    ``SurrealSaver``).
-    """
-
-    async def _arun(self, steps: Steps[R]) -> R:
-        raise NotImplementedError
-
-    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return await self._arun(self._op_get_tuple(config))
 
     async def alist(
         self,
@@ -1088,38 +1089,3 @@ class AsyncMethods(BaseSurrealSaver):
         # aget_tuple inside the loop (LangGraph does), which must not wait on us.
         for item in await self._arun(self._op_list(config, filter, before, limit)):
             yield item
-
-    async def aput(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        return await self._arun(self._op_put(config, checkpoint, metadata, new_versions))
-
-    async def aput_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
-        await self._arun(self._op_put_writes(config, writes, task_id, task_path))
-
-    async def adelete_thread(self, thread_id: str) -> None:
-        await self._arun(self._op_delete_thread(thread_id))
-
-    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
-        await self._arun(self._op_delete_for_runs(run_ids))
-
-    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        await self._arun(self._op_copy_thread(source_thread_id, target_thread_id))
-
-    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        await self._arun(self._op_prune(thread_ids, strategy))
-
-    async def aget_delta_channel_history(
-        self, *, config: RunnableConfig, channels: Sequence[str]
-    ) -> Mapping[str, Any]:
-        return await self._arun(self._op_delta_history(config, channels))
