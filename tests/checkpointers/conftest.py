@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
 
 import pytest
 
@@ -48,12 +49,20 @@ def sync_saver() -> Iterator[SurrealSaver]:
         yield saver
 
 
+A = TypeVar("A", bound=AsyncSurrealSaver)
+
+
+@asynccontextmanager
+async def open_async_saver(cls: type[A]) -> AsyncIterator[A]:
+    """An async saver of ``cls`` on a fresh ``mem://`` database, set up."""
+    async with cls.from_conn_string("mem://", namespace="test", database=uuid.uuid4().hex) as saver:
+        await saver.setup()
+        yield saver  # type: ignore[misc]  # from_conn_string is typed for the base class
+
+
 @pytest.fixture
 async def async_saver() -> AsyncIterator[AsyncSurrealSaver]:
-    async with AsyncSurrealSaver.from_conn_string(
-        "mem://", namespace="test", database=uuid.uuid4().hex
-    ) as saver:
-        await saver.setup()
+    async with open_async_saver(AsyncSurrealSaver) as saver:
         yield saver
 
 

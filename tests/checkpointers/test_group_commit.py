@@ -19,6 +19,7 @@ from langgraph.checkpoint.base import WRITES_IDX_MAP
 from checkpointers.surrealdb import AsyncSurrealSaver
 from sentient_graph.db import connect
 from sentient_graph.errors import StoreUnavailable
+from tests.checkpointers.conftest import open_async_saver
 from tests.checkpointers.test_saver import checkpoint_with, config
 
 
@@ -51,10 +52,7 @@ class CountingSaver(AsyncSurrealSaver):
 
 @pytest.fixture
 async def saver() -> AsyncIterator[CountingSaver]:
-    async with CountingSaver.from_conn_string(
-        "mem://", namespace="test", database=uuid.uuid4().hex
-    ) as opened:
-        await opened.setup()
+    async with open_async_saver(CountingSaver) as opened:
         opened.commits = 0
         yield opened
 
