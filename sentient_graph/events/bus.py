@@ -30,7 +30,7 @@ import contextlib
 import inspect
 import time
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Awaitable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, Unpack, runtime_checkable
 
@@ -556,6 +556,45 @@ class HandlerRegistration:
         await self.aclose()
 
 
+class _IdleProbe:
+    """Calls ``wake`` once the process idles or at ``deadline``, whichever comes first.
+
+    Every ``_IDLE_PROBE`` seconds a timer callback compares the process's CPU
+    time (all threads: nodes run in worker threads) with the wall time since
+    the last look; under ``_IDLE_SHARE`` of it means the process is waiting.
+    """
+
+    __slots__ = ("_cpu", "_deadline", "_handle", "_loop", "_start", "_wake")
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, deadline: float, wake: Callable[[], None]
+    ) -> None:
+        self._loop = loop
+        self._deadline = deadline
+        self._wake = wake
+        self._handle: asyncio.TimerHandle | None = None
+        self._arm(loop.time())
+
+    def _arm(self, now: float) -> None:
+        self._start = now
+        self._cpu = time.process_time()
+        self._handle = self._loop.call_at(min(self._deadline, now + _IDLE_PROBE), self._look)
+
+    def _look(self) -> None:
+        now = self._loop.time()
+        waited = now - self._start
+        if now >= self._deadline or time.process_time() - self._cpu < waited * _IDLE_SHARE:
+            self._handle = None
+            self._wake()
+            return
+        self._arm(now)
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+
 class EventBus:
     """Publish events (log first, then live) and subscribe to them.
 
@@ -760,24 +799,21 @@ class EventBus:
         coming) and writes as soon as it would otherwise wait (the nodes are
         waiting on a model or a tool): the write then costs the run nothing.
         "Busy" is measured by the process's CPU time over the last
-        ``_IDLE_PROBE`` seconds. The oldest event is written at the latest
-        :attr:`linger` seconds after it was queued, and at once when someone
-        awaits an event.
+        ``_IDLE_PROBE`` seconds, by a timer callback (:class:`_IdleProbe`)
+        rather than a waiting task: a probe costs the run a few microseconds.
+        The oldest event is written at the latest :attr:`linger` seconds after
+        it was queued, and at once when someone awaits an event.
         """
         loop = asyncio.get_running_loop()
         deadline = self._first_queued + self.linger
-        while self._writes and all(fut is None for _, fut in self._writes):
-            start = loop.time()
-            if start >= deadline:
-                return
-            cpu = time.process_time()
-            self._write_wakeup.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout_at(min(deadline, start + _IDLE_PROBE)):
-                    await self._write_wakeup.wait()
-            waited = loop.time() - start
-            if waited >= _IDLE_PROBE * 0.9 and time.process_time() - cpu < waited * _IDLE_SHARE:
-                return
+        if loop.time() >= deadline:
+            return
+        self._write_wakeup.clear()
+        probe = _IdleProbe(loop, deadline, self._write_wakeup.set)
+        try:
+            await self._write_wakeup.wait()
+        finally:
+            probe.cancel()
 
     async def _write_loop(self) -> None:
         """Group commit: write what waits in one INSERT, then hand it on to live delivery."""
