@@ -49,6 +49,10 @@ _ID_MASK = (1 << 128) - 1
 #: Events after which a node does not go on: the run waits until they are durable.
 _STOPPING = frozenset({EventType.NODE_FAILED, EventType.INTERRUPTED})
 
+#: An event before it is numbered: type, source, payload, checkpoint id, and
+#: whether the payload is JSON-safe as made (not taken from a node).
+_Made = tuple[EventType, str | None, dict[str, Any], str | None, bool]
+
 
 def _node_of(namespace: Sequence[str]) -> str | None:
     """The innermost node of a subgraph namespace (``("outer:task-id", "inner:task-id")``)."""
@@ -121,30 +125,29 @@ class RunEmitter:
         """The ``seq`` of the last event emitted (0 before the first)."""
         return self._seq
 
-    def _build(
+    def _next(
         self,
-        type: EventType | str,
-        *,
-        seq: int,
+        kind: EventType,
         source: str | None,
-        target: str | None,
-        payload: Mapping[str, Any] | None,
-        priority: Priority | str | None,
-        checkpoint_id: str | None,
-        metadata: Mapping[str, Any] | None,
+        payload: dict[str, Any],
+        *,
+        target: str | None = None,
+        priority: Priority | str | None = None,
+        checkpoint_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
         trusted: bool = False,
     ) -> Event:
-        """The event, built without validation: its fields are made right here.
+        """The next event of the run, numbered; its fields are made right here.
 
         Payloads the emitter makes from LangGraph's task and checkpoint chunks
         hold only strings, numbers and lists of strings (``trusted``); any other
-        payload and all metadata are made JSON-safe as :class:`Event` would.
-        Validating each event cost a graph run ~20 us per event.
+        payload and all metadata are made JSON-safe as validation would.
         """
-        kind = EventType(type)
+        self._seq += 1
+        seq = self._seq
         now = datetime.now(UTC)
-        extra = {**self.metadata, **(metadata or {})}
-        return Event.model_construct(
+        extra = {**self.metadata, **metadata} if metadata else self.metadata
+        return Event._assemble(
             event_id=f"{(self._id_base + seq) & _ID_MASK:032x}",
             type=kind,
             source=source,
@@ -157,7 +160,7 @@ class RunEmitter:
             else DEFAULT_PRIORITIES.get(kind, Priority.NORMAL),
             correlation_id=self.correlation_id,
             checkpoint_id=checkpoint_id,
-            payload=dict(payload or {}) if trusted else jsonable(dict(payload or {})),
+            payload=payload if trusted else jsonable(payload),
             metadata=jsonable(extra) if extra else {},
             timestamp=now,
             expires_at=now + self.ttl if self.ttl is not None else None,
@@ -181,33 +184,20 @@ class RunEmitter:
         with the events after it, as stream chunks are (in order, durable before
         anyone sees it).
         """
-        (event,) = await self._publish(
-            [
-                dict(
-                    type=type,
-                    source=source,
-                    target=target,
-                    payload=payload,
-                    priority=priority,
-                    checkpoint_id=checkpoint_id,
-                    metadata=metadata,
-                )
-            ],
-            wait=wait,
-        )
-        return event
-
-    async def _publish(self, specs: list[dict[str, Any]], *, wait: bool) -> list[Event]:
-        if not specs:
-            return []
+        kind = EventType(type)
         # The lock makes numbering and queueing one step: seq order is log order.
         async with self._lock:
-            events = [
-                self._build(seq=self._seq + i, **spec) for i, spec in enumerate(specs, start=1)
-            ]
-            self._seq += len(events)
-            await self.bus.publish_many(events, wait=wait)
-        return events
+            event = self._next(
+                kind,
+                source,
+                dict(payload or {}),
+                target=target,
+                priority=priority,
+                checkpoint_id=checkpoint_id,
+                metadata=metadata,
+            )
+            await self.bus.publish_many([event], wait=wait)
+        return event
 
     async def _wait_durable(self) -> None:
         wait = getattr(self.bus, "wait_durable", None)
@@ -250,74 +240,70 @@ class RunEmitter:
 
         Other modes produce no event.
         """
-        specs = self._specs(mode, chunk, tuple(namespace))
-        wait = self.wait_chunks or any(spec["type"] in _STOPPING for spec in specs)
-        return await self._publish(specs, wait=wait)
+        made = self._made(mode, chunk, tuple(namespace))
+        if made is None:
+            return []
+        kind, source, payload, checkpoint_id, trusted = made
+        async with self._lock:
+            event = self._next(kind, source, payload, checkpoint_id=checkpoint_id, trusted=trusted)
+            await self.bus.publish_many([event], wait=self.wait_chunks or kind in _STOPPING)
+        return [event]
 
-    def _specs(self, mode: str, chunk: Any, namespace: tuple[str, ...]) -> list[dict[str, Any]]:
-        ns_payload = {"namespace": list(namespace)} if namespace else {}
+    def _made(self, mode: str, chunk: Any, namespace: tuple[str, ...]) -> _Made | None:
+        """What the event of one chunk is made of: type, source, payload, checkpoint id, trusted."""
         if mode == "tasks" and isinstance(chunk, Mapping):
-            return [self._task_spec(chunk, ns_payload)]
+            return self._from_task(chunk, namespace)
         if mode == "checkpoints" and isinstance(chunk, Mapping):
             configurable = (chunk.get("config") or {}).get("configurable") or {}
             metadata = chunk.get("metadata") or {}
-            return [
-                _spec(
-                    EventType.CHECKPOINT_SAVED,
-                    source=_node_of(namespace),
-                    checkpoint_id=configurable.get("checkpoint_id"),
-                    payload={
-                        "checkpoint_ns": configurable.get("checkpoint_ns", ""),
-                        "step": metadata.get("step"),
-                        "source": metadata.get("source"),
-                        "next": list(chunk.get("next") or []),
-                        **ns_payload,
-                    },
-                )
-            ]
+            payload = {
+                "checkpoint_ns": configurable.get("checkpoint_ns", ""),
+                "step": metadata.get("step"),
+                "source": metadata.get("source"),
+                "next": list(chunk.get("next") or []),
+            }
+            if namespace:
+                payload["namespace"] = list(namespace)
+            source = _node_of(namespace)
+            return (
+                EventType.CHECKPOINT_SAVED,
+                source,
+                payload,
+                configurable.get("checkpoint_id"),
+                True,
+            )
         if mode == "custom":
-            payload = dict(chunk) if isinstance(chunk, Mapping) else {"value": jsonable(chunk)}
-            return [
-                _spec(
-                    EventType.NODE_PROGRESS,
-                    source=self._progress_source(payload, namespace),
-                    payload={**payload, **ns_payload},
-                    trusted=False,  # whatever a node wrote
-                )
-            ]
-        return []
+            payload = dict(chunk) if isinstance(chunk, Mapping) else {"value": chunk}
+            source = self._progress_source(payload, namespace)
+            if namespace:
+                payload["namespace"] = list(namespace)
+            return EventType.NODE_PROGRESS, source, payload, None, False  # whatever a node wrote
+        return None
 
-    def _task_spec(self, chunk: Mapping[str, Any], ns_payload: dict[str, Any]) -> dict[str, Any]:
+    def _from_task(self, chunk: Mapping[str, Any], namespace: tuple[str, ...]) -> _Made:
         task_id = str(chunk.get("id"))
         node = str(chunk.get("name"))
-        base = {"task_id": task_id, "node": node, **ns_payload}
+        payload: dict[str, Any] = {"task_id": task_id, "node": node}
+        if namespace:
+            payload["namespace"] = list(namespace)
         if "result" not in chunk and "error" not in chunk:
             self._running[task_id] = (node, time.monotonic())
-            return _spec(
-                EventType.NODE_STARTED,
-                source=node,
-                payload={**base, "triggers": list(chunk.get("triggers") or [])},
-            )
+            payload["triggers"] = list(chunk.get("triggers") or [])
+            return EventType.NODE_STARTED, node, payload, None, True
         _, started = self._running.pop(task_id, (node, None))
         if started is not None:
-            base["duration_ms"] = round((time.monotonic() - started) * 1000, 3)
+            payload["duration_ms"] = round((time.monotonic() - started) * 1000, 3)
         error = chunk.get("error")
         if error is not None:
-            return _spec(
-                EventType.NODE_FAILED,
-                source=node,
-                payload={**base, "error_type": type(error).__name__, "error": str(error)},
-            )
+            payload["error_type"] = type(error).__name__
+            payload["error"] = str(error)
+            return EventType.NODE_FAILED, node, payload, None, True
         interrupts = chunk.get("interrupts") or []
         if interrupts:
-            return _spec(
-                EventType.INTERRUPTED,
-                source=node,
-                payload={**base, "interrupts": [_interrupt(i) for i in interrupts]},
-            )
-        result = chunk.get("result")
-        keys = _written_keys(result)
-        return _spec(EventType.NODE_COMPLETED, source=node, payload={**base, "keys": keys})
+            payload["interrupts"] = [_interrupt(i) for i in interrupts]
+            return EventType.INTERRUPTED, node, payload, None, True
+        payload["keys"] = _written_keys(chunk.get("result"))
+        return EventType.NODE_COMPLETED, node, payload, None, True
 
     def _progress_source(
         self, payload: Mapping[str, Any], namespace: tuple[str, ...]
@@ -330,26 +316,6 @@ class RunEmitter:
             return inner
         nodes = {node for node, _ in self._running.values()}
         return nodes.pop() if len(nodes) == 1 else None
-
-
-def _spec(
-    type: EventType,
-    *,
-    source: str | None = None,
-    payload: Mapping[str, Any] | None = None,
-    checkpoint_id: str | None = None,
-    trusted: bool = True,
-) -> dict[str, Any]:
-    return {
-        "trusted": trusted,
-        "type": type,
-        "source": source,
-        "target": None,
-        "payload": payload,
-        "priority": None,
-        "checkpoint_id": checkpoint_id,
-        "metadata": None,
-    }
 
 
 def _written_keys(result: Any) -> list[str]:

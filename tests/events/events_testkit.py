@@ -133,6 +133,10 @@ def linear_graph(
     return builder.compile(checkpointer=InMemorySaver())
 
 
+#: The stream modes the engine's runner asks LangGraph for.
+MODES = ["tasks", "checkpoints", "custom"]
+
+
 async def run_graph(
     bus: EventBus, graph: Any, thread_id: str, run_id: str | None = None
 ) -> RunEmitter:
@@ -141,9 +145,7 @@ async def run_graph(
     await emitter.emit(EventType.RUN_STARTED, payload={"graph": "test"})
     config = {"configurable": {"thread_id": thread_id}}
     try:
-        async for item in graph.astream(
-            {"trail": []}, config, stream_mode=["tasks", "checkpoints", "custom"]
-        ):
+        async for item in graph.astream({"trail": []}, config, stream_mode=MODES):
             await emitter.from_item(item)
     except Exception as exc:
         await emitter.emit(EventType.RUN_FAILED, payload={"error_type": type(exc).__name__})

@@ -6,7 +6,15 @@ import asyncio
 import uuid
 
 import pytest
-from events_testkit import Buses, collect_until, free_port, is_end, linear_graph, run_graph
+from events_testkit import (
+    MODES,
+    Buses,
+    collect_until,
+    free_port,
+    is_end,
+    linear_graph,
+    run_graph,
+)
 
 from sentient_graph.db import AsyncConnection
 from sentient_graph.errors import ConfigError, RedisUnavailable
@@ -254,5 +262,35 @@ async def test_emitted_events_are_json_safe_whatever_nodes_and_callers_put_in(
         assert progress.payload == {"node": "n", "obj": repr(object)}
         assert len({emitted.event_id, progress.event_id}) == 2
         assert await bus.replay(emitter.thread_id) == [emitted, progress]
+    finally:
+        await bus.aclose()
+
+
+async def test_emitted_events_equal_validated_ones(conn: AsyncConnection) -> None:
+    """The emitter assembles events without validation: each must be what validation makes."""
+    bus = await EventBus.open(conn)
+    try:
+        thread = _tid()
+        graph = linear_graph(["plan", "build"], parallel=("front", "back"))
+        emitter = RunEmitter(bus, thread_id=thread, run_id="r", metadata={"team": "a"})
+        made = [await emitter.emit(EventType.RUN_STARTED, payload={"graph": "test"})]
+        config = {"configurable": {"thread_id": thread}}
+        async for item in graph.astream({"trail": []}, config, stream_mode=MODES):
+            made += await emitter.from_item(item)
+        made.append(await emitter.emit(EventType.RUN_COMPLETED, priority="critical"))
+        assert {e.type for e in made} >= {
+            EventType.NODE_STARTED,
+            EventType.NODE_COMPLETED,
+            EventType.CHECKPOINT_SAVED,
+        }
+        for event in made:
+            validated = Event.model_validate(event.model_dump())
+            assert event == validated
+            assert event.model_fields_set == validated.model_fields_set
+            assert event.to_json() == validated.to_json()
+            assert event.model_copy(update={"seq": 99}).seq == 99
+        assert await bus.replay(thread) == made
+        with pytest.raises(TypeError, match="needs exactly the fields"):
+            Event._assemble(type=EventType.CUSTOM, thread_id="t", run_id="r")
     finally:
         await bus.aclose()
