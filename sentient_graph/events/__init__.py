@@ -23,7 +23,7 @@ from sentient_graph.events.bus import (
     stream_name,
 )
 from sentient_graph.events.emitter import RunEmitter
-from sentient_graph.events.log import EventLog
+from sentient_graph.events.log import EventLog, WrittenPage
 from sentient_graph.events.model import (
     TERMINAL_TYPES,
     Event,
@@ -51,6 +51,7 @@ __all__ = [
     "Subscription",
     "SubscriptionOptions",
     "WebhookDelivery",
+    "WrittenPage",
     "channel_name",
     "stream_name",
 ]

@@ -38,7 +38,7 @@ import structlog
 
 from sentient_graph.db import AsyncConnection
 from sentient_graph.errors import ConfigError, RedisUnavailable
-from sentient_graph.events.log import EventLog, order_events
+from sentient_graph.events.log import EventLog, WrittenPage, order_events
 from sentient_graph.events.model import (
     Event,
     EventFilter,
@@ -648,6 +648,9 @@ class EventBus:
         self._first_queued = 0.0
         self._publish_script: Any = None
         self._outbox: deque[Event] = deque()
+        # JSON of pages written to the log and waiting in the outbox:
+        # (thread, run, first seq) -> (last seq, JSON array).
+        self._page_json: dict[tuple[str, str, int], tuple[int, str]] = {}
         self._wakeup = asyncio.Event()
         self._drained = asyncio.Event()
         self._drained.set()
@@ -851,9 +854,10 @@ class EventBus:
         assert self.log is not None
         events = [event for batch, _ in items for event in batch]
         failed: dict[int, BaseException] = {}
+        written: list[WrittenPage] = []
         try:
             try:
-                await self.log.append_many(events)
+                written = await self.log.append_many(events)
             except Exception as exc:
                 if len(events) == 1:
                     failed[id(events[0])] = exc
@@ -871,12 +875,14 @@ class EventBus:
                         ConfigError("the EventBus closed before this event was written")
                     )
             raise
-        self._written(items, failed)
+        self._written(items, failed, written)
 
-    def _written(self, items: list[_Write], failed: dict[int, BaseException]) -> None:
+    def _written(
+        self, items: list[_Write], failed: dict[int, BaseException], pages: list[WrittenPage]
+    ) -> None:
         """Events of ``items`` are in the log (but those in ``failed``): deliver, settle writers."""
         events = [event for batch, _ in items for event in batch]
-        self._deliver([e for e in events if id(e) not in failed])
+        self._deliver([e for e in events if id(e) not in failed], pages)
         for batch, fut in items:
             errors = [failed[id(e)] for e in batch if id(e) in failed]
             if fut is not None:
@@ -893,7 +899,7 @@ class EventBus:
                     events=[(e.run_id, e.seq) for e in batch if id(e) in failed],
                 )
 
-    def _deliver(self, events: list[Event]) -> None:
+    def _deliver(self, events: list[Event], pages: list[WrittenPage]) -> None:
         """Durable events go live: to this process's subscribers, then to Redis."""
         if not events:
             return
@@ -902,6 +908,11 @@ class EventBus:
                 if sub.filter.wants_run(event):
                     sub._queue.put_nowait(event)
         if self._redis is not None:
+            # Redis carries the same JSON arrays as the log's pages: serialising the
+            # events again cost a run of 34 events 0.27 ms.
+            for page in pages:
+                first, last = page.events[0], page.events[-1]
+                self._page_json[(first.thread_id, first.run_id, first.seq)] = (last.seq, page.json)
             self._enqueue(events)
 
     async def wait_durable(self) -> None:
@@ -920,6 +931,7 @@ class EventBus:
         if overflow > 0:
             for _ in range(overflow):
                 self._outbox.popleft()
+            self._page_json.clear()  # bounded by what the outbox holds
             log.error(
                 "events.outbox_full",
                 dropped=overflow,
@@ -942,6 +954,7 @@ class EventBus:
         failures = 0
         while True:
             if not self._outbox:
+                self._page_json.clear()
                 self._drained.set()
                 self._wakeup.clear()
                 await self._wakeup.wait()
@@ -991,7 +1004,7 @@ class EventBus:
             known = live and thread_id in self._published_runs
             threads.append((thread_id, known))
             keys += [stream_name(self.prefix, thread_id), channel_name(self.prefix, thread_id)]
-            args += [run_id, events[-1].seq, events_to_json(events), int(known)]
+            args += [run_id, events[-1].seq, self._json_of(events), int(known)]
         appended = await self._publish_script(keys=keys, args=args)
         lost = {
             thread
@@ -1002,6 +1015,23 @@ class EventBus:
             self._remember(event)
         for thread_id in sorted(lost):
             await self._reseed_thread(thread_id)
+
+    def _json_of(self, events: list[Event]) -> str:
+        """The JSON array of a run's consecutive events: the log's pages when they tile
+        them exactly, else serialised anew (after an overflow, or a refused event)."""
+        first, last = events[0], events[-1]
+        if last.seq - first.seq + 1 == len(events):
+            parts: list[str] = []
+            seq = first.seq
+            while seq <= last.seq:
+                cached = self._page_json.pop((first.thread_id, first.run_id, seq), None)
+                if cached is None or cached[0] > last.seq:
+                    break
+                parts.append(cached[1][1:-1])
+                seq = cached[0] + 1
+            else:
+                return "[" + ",".join(parts) + "]"
+        return events_to_json(events)
 
     def _remember(self, event: Event) -> None:
         runs = self._published_runs.setdefault(event.thread_id, set())

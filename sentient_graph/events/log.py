@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
 from surrealdb import RecordID
@@ -39,7 +39,7 @@ from sentient_graph.events.model import (
     events_to_json,
 )
 
-__all__ = ["EVENT_MIGRATIONS", "PAGE_SIZE", "EventLog", "pages"]
+__all__ = ["EVENT_MIGRATIONS", "PAGE_SIZE", "EventLog", "WrittenPage", "pages"]
 
 log = structlog.get_logger(__name__)
 
@@ -126,7 +126,14 @@ def pages(events: Iterable[Event]) -> list[list[Event]]:
     return done + list(open_pages.values())
 
 
-def _row(page: Sequence[Event]) -> dict[str, Any]:
+class WrittenPage(NamedTuple):
+    """A page as :meth:`EventLog.append_many` wrote it: its events and their JSON array."""
+
+    events: Sequence[Event]
+    json: str
+
+
+def _row(page: Sequence[Event], json: str) -> dict[str, Any]:
     first, last = page[0], page[-1]
     row: dict[str, Any] = {
         "id": RecordID("event", [last.thread_id, last.run_id, last.seq]),
@@ -138,7 +145,7 @@ def _row(page: Sequence[Event]) -> dict[str, Any]:
         "sources": sorted({e.source for e in page if e.source is not None}),
         "priority": max(e.priority.rank for e in page),
         "timestamp": max(e.timestamp for e in page),
-        "json": events_to_json(page),
+        "json": json,
     }
     expiries = [e.expires_at for e in page if e.expires_at is not None]
     # Absent rather than NULL when nothing in the page expires: the purge skips it.
@@ -194,20 +201,23 @@ class EventLog:
         """
         await self.append_many([event])
 
-    async def append_many(self, events: Sequence[Event]) -> None:
+    async def append_many(self, events: Sequence[Event]) -> list[WrittenPage]:
         """Write several events in one statement: all of them, or none (then it raises).
 
         Consecutive events of one run share a row (see :func:`pages`); a page
-        whose last ``seq`` is already stored for that run is refused.
+        whose last ``seq`` is already stored for that run is refused. Returns
+        the pages written, with their JSON, which the bus reuses for Redis.
         """
         if not events:
-            return
+            return []
         for event in events:
             if event.seq < 1:
                 raise ValueError(
                     f"event {event.type} of run {event.run_id!r} has no seq; emit it through RunEmitter"
                 )
-        await self._conn.query(_INSERT, {"rows": [_row(page) for page in pages(events)]})
+        written = [WrittenPage(page, events_to_json(page)) for page in pages(events)]
+        await self._conn.query(_INSERT, {"rows": [_row(page, json) for page, json in written]})
+        return written
 
     async def replay(
         self,
@@ -316,7 +326,7 @@ class EventLog:
                 else:
                     kept.append(event)
         if rows:
-            rewritten = [_row(page) for page in pages(kept)]
+            rewritten = [_row(page, events_to_json(page)) for page in pages(kept)]
             ids = {row["id"] for row in rewritten}
             gone = [row["id"] for row in rows if row["id"] not in ids]
             await self._conn.query(_REWRITE_PAGES, {"gone": gone, "rows": rewritten})

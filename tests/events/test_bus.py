@@ -18,7 +18,15 @@ from events_testkit import (
 
 from sentient_graph.db import AsyncConnection
 from sentient_graph.errors import ConfigError, RedisUnavailable
-from sentient_graph.events import Event, EventBus, EventType, Priority, RunEmitter
+from sentient_graph.events import (
+    Event,
+    EventBus,
+    EventLog,
+    EventType,
+    Priority,
+    RunEmitter,
+)
+from sentient_graph.events.model import events_from_json
 
 
 def _tid() -> str:
@@ -292,5 +300,53 @@ async def test_emitted_events_equal_validated_ones(conn: AsyncConnection) -> Non
         assert await bus.replay(thread) == made
         with pytest.raises(TypeError, match="needs exactly the fields"):
             Event._assemble(type=EventType.CUSTOM, thread_id="t", run_id="r")
+    finally:
+        await bus.aclose()
+
+
+async def test_redis_reuses_the_log_pages_json_only_where_it_fits(
+    conn: AsyncConnection, redis_url: str, prefix: str
+) -> None:
+    """Redis gets the log's page JSON where the pages tile a run's events exactly, and
+    the events serialised anew otherwise; either way exactly those events."""
+    bus = await EventBus.open(conn, redis_url=redis_url, prefix=prefix)
+    try:
+        emitter = RunEmitter(bus, thread_id=_tid(), run_id="r")
+        events = [
+            await emitter.emit(EventType.CUSTOM, source="n", payload={"i": i}, wait=False)
+            for i in range(9)
+        ]
+        await bus.flush()
+        # Three pages of the same events under another run id, as three log writes make.
+        pages = [
+            page
+            for first, last in ((0, 3), (3, 6), (6, 9))
+            for page in await EventLog(conn).append_many(
+                [e.model_copy(update={"run_id": "copy"}) for e in events[first:last]]
+            )
+        ]
+        copies = [e for page in pages for e in page.events]
+        cases = {
+            "one page": (copies[0:3], True),
+            "two pages": (copies[3:9], True),
+            "a page cut short": (copies[0:2], False),
+            "from mid-page": (copies[4:6], False),
+            "with a gap": (copies[0:3] + copies[6:9], False),
+        }
+        for name, (group, tiled) in cases.items():
+            for mark in ("i", "reused"):
+                # As _deliver remembers them; "reused" marks JSON that came from a page.
+                bus._page_json = {
+                    (p.events[0].thread_id, p.events[0].run_id, p.events[0].seq): (
+                        p.events[-1].seq,
+                        p.json.replace('"i"', f'"{mark}"'),
+                    )
+                    for p in pages
+                }
+                sent = bus._json_of(group)
+                if mark == "i":
+                    assert events_from_json(sent) == group, name
+                else:
+                    assert ('"reused"' in sent) == tiled, name
     finally:
         await bus.aclose()
