@@ -2,7 +2,8 @@
 
 Owns the event model (:mod:`~sentient_graph.events.model`), the SurrealDB log
 (:mod:`~sentient_graph.events.log`), the bus with its subscriptions
-(:mod:`~sentient_graph.events.bus`), the one translation of LangGraph stream
+(:mod:`~sentient_graph.events.bus`), the Redis key layout and the outbox that
+carries durable events to Redis (:mod:`~sentient_graph.events.outbox`), the one translation of LangGraph stream
 chunks into events (:mod:`~sentient_graph.events.emitter`) and webhook
 delivery (:mod:`~sentient_graph.events.webhooks`).
 

@@ -3,20 +3,11 @@
 Owns: publishing (log append, then in-process fan-out, then Redis through an
 outbox that survives Redis outages), subscriptions (replay from the log or the
 Redis stream, then follow live, ordered per run, deduplicated by
-``(run_id, seq)``, gaps filled by seq), the Redis key layout, the reconnect
-loops and handler callbacks.
+``(run_id, seq)``, gaps filled by seq), the subscribers' reconnect loops and
+handler callbacks.
 
-Redis layout, with ``prefix`` (default ``sentient``):
-
-* ``{prefix}:events:{thread_id}`` - pub/sub channel; a message is a JSON array of
-  consecutive events of one run; ``{prefix}:events:*`` follows every thread.
-* ``{prefix}:stream:{thread_id}`` - a capped stream (``MAXLEN ~``, TTL refreshed on
-  every publish) holding the same arrays (fields ``r`` run id, ``s`` last seq,
-  ``e`` events), so that a process that cannot open the SurrealDB store (an
-  embedded store locked by the running process) can still replay "everything
-  after seq n" and fill gaps after a reconnect.
-
-Both are written by one server-side script per batch (``_PUBLISH_SCRIPT``).
+The Redis key layout, the publish script and the outbox are in
+:mod:`sentient_graph.events.outbox`.
 
 Must not: write SurrealQL (that is :mod:`sentient_graph.events.log`), open a
 SurrealDB connection, or turn LangGraph chunks into events
@@ -29,7 +20,7 @@ import asyncio
 import contextlib
 import inspect
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, Unpack, runtime_checkable
@@ -46,7 +37,15 @@ from sentient_graph.events.model import (
     Priority,
     SubscriptionOptions,
     events_from_json,
-    events_to_json,
+)
+from sentient_graph.events.outbox import (
+    BACKOFF_MAX,
+    BACKOFF_START,
+    RedisOutbox,
+    channel_name,
+    new_redis_client,
+    redis_errors,
+    stream_name,
 )
 
 if TYPE_CHECKING:
@@ -86,93 +85,11 @@ DEFAULT_LINGER = 0.020
 _IDLE_PROBE = 0.001
 #: Idle: the process used less CPU time than this share of the wall time.
 _IDLE_SHARE = 0.3
-# Publishing a batch is one call, not a pipeline of XADD, PUBLISH and EXPIRE per
-# run: the client's share of each command was most of Redis's cost to a graph run.
-# KEYS: stream and channel of each run's group. ARGV: ttl, maxlen, live, then per
-# group: run id, last seq, the events' JSON array, whether the stream must exist.
-# Returns per group 1 if appended, 0 if the stream was expected but is gone.
-_PUBLISH_SCRIPT = """
-local ttl, maxlen, live = ARGV[1], ARGV[2], ARGV[3] == '1'
-local appended = {}
-for i = 1, #KEYS / 2 do
-    local stream, channel = KEYS[2 * i - 1], KEYS[2 * i]
-    local at = 3 + (i - 1) * 4
-    local run, seq, data, known = ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4]
-    local id
-    if known == '1' then
-        id = redis.call('XADD', stream, 'NOMKSTREAM', 'MAXLEN', '~', maxlen, '*', 'r', run, 's', seq, 'e', data)
-    else
-        id = redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'r', run, 's', seq, 'e', data)
-    end
-    if id then
-        redis.call('EXPIRE', stream, ttl)
-    end
-    -- Stream before channel: whoever hears of seq n can read n and below (once a
-    -- lost stream is refilled, which the caller does when it sees a 0 here).
-    if live then
-        redis.call('PUBLISH', channel, data)
-    end
-    appended[i] = id and 1 or 0
-end
-return appended
-"""
-_BACKOFF_START = 0.05
-_BACKOFF_MAX = 2.0
-
-
-def channel_name(prefix: str, thread_id: str) -> str:
-    """The pub/sub channel of one thread."""
-    return f"{prefix}:events:{thread_id}"
-
-
-def stream_name(prefix: str, thread_id: str) -> str:
-    """The Redis stream key that mirrors one thread's recent events."""
-    return f"{prefix}:stream:{thread_id}"
 
 
 def _glob_escape(text: str) -> str:
     # Redis glob patterns treat these as wildcards; a prefix is taken literally.
     return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in text)
-
-
-def _redis_module() -> Any:
-    try:
-        import redis.asyncio as redis_asyncio
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise ImportError(
-            'Redis support is not installed: pip install "sentient-graph[redis]"'
-        ) from exc
-    return redis_asyncio
-
-
-def _redis_errors() -> tuple[type[BaseException], ...]:
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import TimeoutError as RedisTimeoutError
-
-    return (RedisConnectionError, RedisTimeoutError, OSError)
-
-
-def _new_redis(url: str, *, retries: int = 0) -> Redis:
-    """A client whose failures surface quickly: reconnecting is our loops' job.
-
-    redis-py's own retries ride out ~1 s outages silently, which hides exactly
-    the gaps a subscriber has to fill; so pub/sub clients get none. Command
-    clients get a couple, enough to replace a pooled connection that a Redis
-    restart left dead.
-    """
-    redis_asyncio = _redis_module()
-    from redis.asyncio.retry import Retry
-    from redis.backoff import ExponentialBackoff, NoBackoff
-
-    return redis_asyncio.Redis.from_url(
-        url,
-        retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), retries)
-        if retries
-        else Retry(NoBackoff(), 0),
-        socket_connect_timeout=2.0,
-        socket_keepalive=True,
-        decode_responses=False,
-    )
 
 
 @runtime_checkable
@@ -381,13 +298,13 @@ class Subscription:
     async def _fill_gap(self, event: Event, floor: int | None) -> None:
         """Fetch what lies between the last delivered seq and ``event``, then deliver it."""
         deadline = time.monotonic() + self._gap_timeout
-        delay = _BACKOFF_START
+        delay = BACKOFF_START
         while True:
             try:
                 missing = await self._fetch(
                     event.thread_id, event.run_id, {event.run_id: floor or 0}
                 )
-            except _redis_errors() as exc:
+            except redis_errors() as exc:
                 log.warning("events.gap_fill_failed", error=str(exc) or type(exc).__name__)
                 missing = []
             if floor is None:
@@ -416,7 +333,7 @@ class Subscription:
                 self._push(event)
                 return
             await asyncio.sleep(delay)  # the missing events may still be on their way
-            delay = min(delay * 2, _BACKOFF_MAX)
+            delay = min(delay * 2, BACKOFF_MAX)
 
     async def _resync(self) -> None:
         """After (re)subscribing to Redis: pick up what was published meanwhile."""
@@ -424,7 +341,7 @@ class Subscription:
         base = self.after_seq if self.after_seq is not None else 0
         try:
             events = await self._fetch(self.filter.thread_id, self.filter.run_id, floors, base)
-        except _redis_errors() as exc:
+        except redis_errors() as exc:
             # Down again: the listener reconnects and asks for another resync.
             log.warning("events.resync_failed", error=str(exc) or type(exc).__name__)
             return
@@ -461,11 +378,11 @@ class Subscription:
     async def _listen_redis(self) -> None:
         bus = self._bus
         assert bus.redis_url is not None
-        errors = _redis_errors()
-        delay = _BACKOFF_START
+        errors = redis_errors()
+        delay = BACKOFF_START
         failures = 0
         while not self._closed:
-            client = _new_redis(bus.redis_url)
+            client = new_redis_client(bus.redis_url)
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
                 if self.filter.thread_id is None:
@@ -475,7 +392,7 @@ class Subscription:
                 if failures:
                     log.info("events.redis_resubscribed", after_failures=failures)
                 failures = 0
-                delay = _BACKOFF_START
+                delay = BACKOFF_START
                 self._queue.put_nowait(_RESYNC)
                 self._ready.set()
                 async for message in pubsub.listen():
@@ -503,7 +420,7 @@ class Subscription:
                         f"no Redis server answers at {bus.redis_url}: {exc} (start one, or unset REDIS_URL)"
                     ) from None
                 await asyncio.sleep(delay)  # reconnect backoff
-                delay = min(delay * 2, _BACKOFF_MAX)
+                delay = min(delay * 2, BACKOFF_MAX)
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
@@ -646,17 +563,8 @@ class EventBus:
         self._write_error: BaseException | None = None
         # When the oldest event in ``_writes`` was queued (loop time): lingering ends linger after it.
         self._first_queued = 0.0
-        self._publish_script: Any = None
-        self._outbox: deque[Event] = deque()
-        # JSON of pages written to the log and waiting in the outbox:
-        # (thread, run, first seq) -> (last seq, JSON array).
-        self._page_json: dict[tuple[str, str, int], tuple[int, str]] = {}
-        self._wakeup = asyncio.Event()
-        self._drained = asyncio.Event()
-        self._drained.set()
-        self._flusher: asyncio.Task[None] | None = None
-        self._published_runs: OrderedDict[str, set[str]] = OrderedDict()
-        self._needs_reseed = False
+        # Durable events on their way to Redis (with a Redis URL only).
+        self._outbox: RedisOutbox | None = None
         self._closed = False
 
     @classmethod
@@ -705,16 +613,22 @@ class EventBus:
         if bus.log is not None and setup:
             await bus.log.setup()
         if redis_url is not None:
-            bus._redis = _new_redis(redis_url, retries=2)
-            # Loaded again by redis-py when a restarted server no longer has it.
-            bus._publish_script = bus._redis.register_script(_PUBLISH_SCRIPT)
+            bus._redis = new_redis_client(redis_url, retries=2)
             try:
                 await bus._redis.ping()
-            except _redis_errors() as exc:
+            except redis_errors() as exc:
                 await bus._redis.aclose()
                 raise RedisUnavailable(
                     f"no Redis server answers at {redis_url}: {exc} (start one, or unset REDIS_URL)"
                 ) from None
+            bus._outbox = RedisOutbox(
+                bus._redis,
+                prefix=prefix,
+                stream_maxlen=stream_maxlen,
+                stream_ttl=stream_ttl,
+                max_outbox=max_outbox,
+                log=bus.log,
+            )
         return bus
 
     async def __aenter__(self) -> EventBus:
@@ -907,13 +821,8 @@ class EventBus:
             for sub in self._local_subs:
                 if sub.filter.wants_run(event):
                     sub._queue.put_nowait(event)
-        if self._redis is not None:
-            # Redis carries the same JSON arrays as the log's pages: serialising the
-            # events again cost a run of 34 events 0.27 ms.
-            for page in pages:
-                first, last = page.events[0], page.events[-1]
-                self._page_json[(first.thread_id, first.run_id, first.seq)] = (last.seq, page.json)
-            self._enqueue(events)
+        if self._outbox is not None:
+            self._outbox.add(events, pages)
 
     async def wait_durable(self) -> None:
         """Wait until every event published so far is in the log (or failed to get there)."""
@@ -925,138 +834,11 @@ class EventBus:
         self._write_wakeup.set()
         await fut
 
-    def _enqueue(self, events: list[Event]) -> None:
-        self._outbox.extend(events)
-        overflow = len(self._outbox) - self.max_outbox
-        if overflow > 0:
-            for _ in range(overflow):
-                self._outbox.popleft()
-            self._page_json.clear()  # bounded by what the outbox holds
-            log.error(
-                "events.outbox_full",
-                dropped=overflow,
-                hint="Redis has been unreachable long; the dropped events are in the SurrealDB log only",
-            )
-        self._drained.clear()
-        self._wakeup.set()
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush_loop(), name="sentient-event-outbox")
-
     async def flush(self) -> None:
         """Wait until every published event is in the log and on Redis (bound it with ``asyncio.timeout``)."""
         await self.wait_durable()
-        await self._drained.wait()
-
-    async def _flush_loop(self) -> None:
-        assert self._redis is not None
-        errors = _redis_errors()
-        delay = _BACKOFF_START
-        failures = 0
-        while True:
-            if not self._outbox:
-                self._page_json.clear()
-                self._drained.set()
-                self._wakeup.clear()
-                await self._wakeup.wait()
-                continue
-            try:
-                if self._needs_reseed:
-                    await self._reseed()
-                    self._needs_reseed = False
-                batch = [self._outbox[i] for i in range(min(_BATCH, len(self._outbox)))]
-                await self._send(batch)
-            except asyncio.CancelledError:
-                raise
-            except errors as exc:
-                failures += 1
-                self._needs_reseed = True
-                if failures == 1:
-                    log.warning(
-                        "events.redis_publish_failed",
-                        error=str(exc) or type(exc).__name__,
-                        waiting=len(self._outbox),
-                    )
-                await asyncio.sleep(delay)  # reconnect backoff; events wait in the outbox
-                delay = min(delay * 2, _BACKOFF_MAX)
-                continue
-            if failures:
-                log.info("events.redis_publish_resumed", after_failures=failures)
-            failures = 0
-            delay = _BACKOFF_START
-            for sent in batch:
-                # An overflow may have dropped events meanwhile: pop by identity.
-                if self._outbox and self._outbox[0] is sent:
-                    self._outbox.popleft()
-
-    async def _send(self, batch: list[Event], *, live: bool = True) -> None:
-        """One script call: per run in ``batch``, one stream entry and one message for all its events."""
-        assert self._redis is not None
-        groups: dict[tuple[str, str], list[Event]] = {}
-        for event in batch:
-            groups.setdefault((event.thread_id, event.run_id), []).append(event)
-        keys: list[str] = []
-        args: list[Any] = [self.stream_ttl, self.stream_maxlen, int(live)]
-        threads: list[tuple[str, bool]] = []
-        for (thread_id, run_id), events in groups.items():
-            # A stream we wrote before is appended to only if it still exists:
-            # if it is gone, a Redis restart lost it (nothing is kept on disk
-            # here) and it is refilled from the log below.
-            known = live and thread_id in self._published_runs
-            threads.append((thread_id, known))
-            keys += [stream_name(self.prefix, thread_id), channel_name(self.prefix, thread_id)]
-            args += [run_id, events[-1].seq, self._json_of(events), int(known)]
-        appended = await self._publish_script(keys=keys, args=args)
-        lost = {
-            thread
-            for (thread, known), ok in zip(threads, appended, strict=True)
-            if known and not ok
-        }
-        for event in batch:
-            self._remember(event)
-        for thread_id in sorted(lost):
-            await self._reseed_thread(thread_id)
-
-    def _json_of(self, events: list[Event]) -> str:
-        """The JSON array of a run's consecutive events: the log's pages when they tile
-        them exactly, else serialised anew (after an overflow, or a refused event)."""
-        first, last = events[0], events[-1]
-        if last.seq - first.seq + 1 == len(events):
-            parts: list[str] = []
-            seq = first.seq
-            while seq <= last.seq:
-                cached = self._page_json.pop((first.thread_id, first.run_id, seq), None)
-                if cached is None or cached[0] > last.seq:
-                    break
-                parts.append(cached[1][1:-1])
-                seq = cached[0] + 1
-            else:
-                return "[" + ",".join(parts) + "]"
-        return events_to_json(events)
-
-    def _remember(self, event: Event) -> None:
-        runs = self._published_runs.setdefault(event.thread_id, set())
-        runs.add(event.run_id)
-        self._published_runs.move_to_end(event.thread_id)
-        while len(self._published_runs) > 1024:
-            self._published_runs.popitem(last=False)
-
-    async def _reseed(self) -> None:
-        """After an outage: refill streams that a Redis restart emptied, from the log."""
-        assert self._redis is not None
-        for thread_id in list(self._published_runs):
-            if not await self._redis.exists(stream_name(self.prefix, thread_id)):
-                await self._reseed_thread(thread_id)
-
-    async def _reseed_thread(self, thread_id: str) -> None:
-        if self.log is None:
-            return
-        history: list[Event] = []
-        for run_id in sorted(self._published_runs.get(thread_id, ())):
-            history += await self.log.replay(thread_id, run_id=run_id)
-        history = order_events(history)[-self.stream_maxlen :]
-        for start in range(0, len(history), _BATCH):
-            await self._send(history[start : start + _BATCH], live=False)
-        log.info("events.redis_stream_reseeded", thread_id=thread_id, events=len(history))
+        if self._outbox is not None:
+            await self._outbox.drained()
 
     # -- reading Redis streams (followers without the log) --------------------
 
@@ -1207,19 +989,8 @@ class EventBus:
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
-        if self._redis is not None and self._outbox:
-            try:
-                await asyncio.wait_for(self.flush(), flush_timeout)
-            except TimeoutError:
-                log.warning(
-                    "events.unpublished_at_close",
-                    events=len(self._outbox),
-                    hint="they are in the SurrealDB log",
-                )
-        if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
+        if self._outbox is not None:
+            await self._outbox.aclose(flush_timeout)
         if self._redis is not None:
             with contextlib.suppress(Exception):
                 await self._redis.aclose()

@@ -333,17 +333,19 @@ async def test_redis_reuses_the_log_pages_json_only_where_it_fits(
             "from mid-page": (copies[4:6], False),
             "with a gap": (copies[0:3] + copies[6:9], False),
         }
+        outbox = bus._outbox
+        assert outbox is not None
         for name, (group, tiled) in cases.items():
             for mark in ("i", "reused"):
-                # As _deliver remembers them; "reused" marks JSON that came from a page.
-                bus._page_json = {
+                # As RedisOutbox.add remembers them; "reused" marks JSON from a page.
+                outbox._page_json = {
                     (p.events[0].thread_id, p.events[0].run_id, p.events[0].seq): (
                         p.events[-1].seq,
                         p.json.replace('"i"', f'"{mark}"'),
                     )
                     for p in pages
                 }
-                sent = bus._json_of(group)
+                sent = outbox._json_of(group)
                 if mark == "i":
                     assert events_from_json(sent) == group, name
                 else:

@@ -1,0 +1,325 @@
+"""Redis, the publishing side: key layout, publish script, client settings, outbox.
+
+Owns: the names of a thread's channel and stream, the server-side script that
+appends a batch to the streams and publishes it, how clients are made (fast
+failures: reconnecting is the callers' loops' job), and :class:`RedisOutbox`,
+which carries durable events to Redis in order, survives outages with backoff,
+and refills streams that a Redis restart emptied, from the log.
+
+Redis layout, with ``prefix`` (default ``sentient``):
+
+* ``{prefix}:events:{thread_id}`` - pub/sub channel; a message is a JSON array of
+  consecutive events of one run; ``{prefix}:events:*`` follows every thread.
+* ``{prefix}:stream:{thread_id}`` - a capped stream (``MAXLEN ~``, TTL refreshed on
+  every publish) holding the same arrays (fields ``r`` run id, ``s`` last seq,
+  ``e`` events), so that a process that cannot open the SurrealDB store (an
+  embedded store locked by the running process) can still replay "everything
+  after seq n" and fill gaps after a reconnect.
+
+Both are written by one server-side script per batch (``_PUBLISH_SCRIPT``).
+
+Must not: write the log (it only reads it, to refill streams), deliver events
+in-process or subscribe (:mod:`sentient_graph.events.bus` does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import OrderedDict, deque
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from sentient_graph.events.log import EventLog, WrittenPage, order_events
+from sentient_graph.events.model import Event, events_to_json
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+__all__ = ["RedisOutbox", "channel_name", "stream_name"]
+
+log = structlog.get_logger(__name__)
+
+#: Events per script call.
+_SEND_BATCH = 512
+# Publishing a batch is one call, not a pipeline of XADD, PUBLISH and EXPIRE per
+# run: the client's share of each command was most of Redis's cost to a graph run.
+# KEYS: stream and channel of each run's group. ARGV: ttl, maxlen, live, then per
+# group: run id, last seq, the events' JSON array, whether the stream must exist.
+# Returns per group 1 if appended, 0 if the stream was expected but is gone.
+_PUBLISH_SCRIPT = """
+local ttl, maxlen, live = ARGV[1], ARGV[2], ARGV[3] == '1'
+local appended = {}
+for i = 1, #KEYS / 2 do
+    local stream, channel = KEYS[2 * i - 1], KEYS[2 * i]
+    local at = 3 + (i - 1) * 4
+    local run, seq, data, known = ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4]
+    local id
+    if known == '1' then
+        id = redis.call('XADD', stream, 'NOMKSTREAM', 'MAXLEN', '~', maxlen, '*', 'r', run, 's', seq, 'e', data)
+    else
+        id = redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'r', run, 's', seq, 'e', data)
+    end
+    if id then
+        redis.call('EXPIRE', stream, ttl)
+    end
+    -- Stream before channel: whoever hears of seq n can read n and below (once a
+    -- lost stream is refilled, which the caller does when it sees a 0 here).
+    if live then
+        redis.call('PUBLISH', channel, data)
+    end
+    appended[i] = id and 1 or 0
+end
+return appended
+"""
+BACKOFF_START = 0.05
+BACKOFF_MAX = 2.0
+
+
+def channel_name(prefix: str, thread_id: str) -> str:
+    """The pub/sub channel of one thread."""
+    return f"{prefix}:events:{thread_id}"
+
+
+def stream_name(prefix: str, thread_id: str) -> str:
+    """The Redis stream key that mirrors one thread's recent events."""
+    return f"{prefix}:stream:{thread_id}"
+
+
+def redis_module() -> Any:
+    try:
+        import redis.asyncio as redis_asyncio
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ImportError(
+            'Redis support is not installed: pip install "sentient-graph[redis]"'
+        ) from exc
+    return redis_asyncio
+
+
+def redis_errors() -> tuple[type[BaseException], ...]:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    return (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+def new_redis_client(url: str, *, retries: int = 0) -> Redis:
+    """A client whose failures surface quickly: reconnecting is our loops' job.
+
+    redis-py's own retries ride out ~1 s outages silently, which hides exactly
+    the gaps a subscriber has to fill; so pub/sub clients get none. Command
+    clients get a couple, enough to replace a pooled connection that a Redis
+    restart left dead.
+    """
+    redis_asyncio = redis_module()
+    from redis.asyncio.retry import Retry
+    from redis.backoff import ExponentialBackoff, NoBackoff
+
+    return redis_asyncio.Redis.from_url(
+        url,
+        retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), retries)
+        if retries
+        else Retry(NoBackoff(), 0),
+        socket_connect_timeout=2.0,
+        socket_keepalive=True,
+        decode_responses=False,
+    )
+
+
+class RedisOutbox:
+    """Durable events on their way to Redis, in the order they were written.
+
+    Args:
+        redis: the command client (see :func:`new_redis_client`).
+        prefix: first part of every key and channel.
+        stream_maxlen: entries kept per thread stream.
+        stream_ttl: seconds a thread's stream outlives its last event.
+        max_outbox: events held while Redis is unreachable; beyond it the oldest
+            are dropped (they are in the log).
+        log: where streams lost in a Redis restart are refilled from.
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        prefix: str,
+        stream_maxlen: int,
+        stream_ttl: int,
+        max_outbox: int,
+        log: EventLog | None,
+    ) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self.stream_maxlen = stream_maxlen
+        self.stream_ttl = stream_ttl
+        self.max_outbox = max_outbox
+        self.log = log
+        # Loaded again by redis-py when a restarted server no longer has it.
+        self._script = redis.register_script(_PUBLISH_SCRIPT)
+        self._outbox: deque[Event] = deque()
+        # JSON of pages written to the log and waiting in the outbox:
+        # (thread, run, first seq) -> (last seq, JSON array).
+        self._page_json: dict[tuple[str, str, int], tuple[int, str]] = {}
+        self._wakeup = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._drained.set()
+        self._flusher: asyncio.Task[None] | None = None
+        self._published_runs: OrderedDict[str, set[str]] = OrderedDict()
+        self._needs_reseed = False
+
+    def __len__(self) -> int:
+        return len(self._outbox)
+
+    async def drained(self) -> None:
+        """Wait until every event added so far is on Redis."""
+        await self._drained.wait()
+
+    async def aclose(self, flush_timeout: float) -> None:
+        """Push what waits (for at most ``flush_timeout`` seconds), then stop."""
+        if self._outbox:
+            try:
+                await asyncio.wait_for(self.drained(), flush_timeout)
+            except TimeoutError:
+                log.warning(
+                    "events.unpublished_at_close",
+                    events=len(self._outbox),
+                    hint="they are in the SurrealDB log",
+                )
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+
+    def add(self, events: list[Event], pages: Sequence[WrittenPage]) -> None:
+        """Queue durable events for Redis; ``pages``: the log pages they were written in."""
+        # Redis carries the same JSON arrays as the log's pages: serialising the
+        # events again cost a run of 34 events 0.27 ms.
+        for page in pages:
+            first, last = page.events[0], page.events[-1]
+            self._page_json[(first.thread_id, first.run_id, first.seq)] = (last.seq, page.json)
+        self._outbox.extend(events)
+        overflow = len(self._outbox) - self.max_outbox
+        if overflow > 0:
+            for _ in range(overflow):
+                self._outbox.popleft()
+            self._page_json.clear()  # bounded by what the outbox holds
+            log.error(
+                "events.outbox_full",
+                dropped=overflow,
+                hint="Redis has been unreachable long; the dropped events are in the SurrealDB log only",
+            )
+        self._drained.clear()
+        self._wakeup.set()
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_loop(), name="sentient-event-outbox")
+
+    async def _flush_loop(self) -> None:
+        errors = redis_errors()
+        delay = BACKOFF_START
+        failures = 0
+        while True:
+            if not self._outbox:
+                self._page_json.clear()
+                self._drained.set()
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            try:
+                if self._needs_reseed:
+                    await self._reseed()
+                    self._needs_reseed = False
+                batch = [self._outbox[i] for i in range(min(_SEND_BATCH, len(self._outbox)))]
+                await self._send(batch)
+            except asyncio.CancelledError:
+                raise
+            except errors as exc:
+                failures += 1
+                self._needs_reseed = True
+                if failures == 1:
+                    log.warning(
+                        "events.redis_publish_failed",
+                        error=str(exc) or type(exc).__name__,
+                        waiting=len(self._outbox),
+                    )
+                await asyncio.sleep(delay)  # reconnect backoff; events wait in the outbox
+                delay = min(delay * 2, BACKOFF_MAX)
+                continue
+            if failures:
+                log.info("events.redis_publish_resumed", after_failures=failures)
+            failures = 0
+            delay = BACKOFF_START
+            for sent in batch:
+                # An overflow may have dropped events meanwhile: pop by identity.
+                if self._outbox and self._outbox[0] is sent:
+                    self._outbox.popleft()
+
+    async def _send(self, batch: list[Event], *, live: bool = True) -> None:
+        """One script call: per run in ``batch``, one stream entry and one message for all its events."""
+        groups: dict[tuple[str, str], list[Event]] = {}
+        for event in batch:
+            groups.setdefault((event.thread_id, event.run_id), []).append(event)
+        keys: list[str] = []
+        args: list[Any] = [self.stream_ttl, self.stream_maxlen, int(live)]
+        threads: list[tuple[str, bool]] = []
+        for (thread_id, run_id), events in groups.items():
+            # A stream we wrote before is appended to only if it still exists:
+            # if it is gone, a Redis restart lost it (nothing is kept on disk
+            # here) and it is refilled from the log below.
+            known = live and thread_id in self._published_runs
+            threads.append((thread_id, known))
+            keys += [stream_name(self.prefix, thread_id), channel_name(self.prefix, thread_id)]
+            args += [run_id, events[-1].seq, self._json_of(events), int(known)]
+        appended = await self._script(keys=keys, args=args)
+        lost = {
+            thread
+            for (thread, known), ok in zip(threads, appended, strict=True)
+            if known and not ok
+        }
+        for event in batch:
+            self._remember(event)
+        for thread_id in sorted(lost):
+            await self._reseed_thread(thread_id)
+
+    def _json_of(self, events: list[Event]) -> str:
+        """The JSON array of a run's consecutive events: the log's pages when they tile
+        them exactly, else serialised anew (after an overflow, or a refused event)."""
+        first, last = events[0], events[-1]
+        if last.seq - first.seq + 1 == len(events):
+            parts: list[str] = []
+            seq = first.seq
+            while seq <= last.seq:
+                cached = self._page_json.pop((first.thread_id, first.run_id, seq), None)
+                if cached is None or cached[0] > last.seq:
+                    break
+                parts.append(cached[1][1:-1])
+                seq = cached[0] + 1
+            else:
+                return "[" + ",".join(parts) + "]"
+        return events_to_json(events)
+
+    def _remember(self, event: Event) -> None:
+        runs = self._published_runs.setdefault(event.thread_id, set())
+        runs.add(event.run_id)
+        self._published_runs.move_to_end(event.thread_id)
+        while len(self._published_runs) > 1024:
+            self._published_runs.popitem(last=False)
+
+    async def _reseed(self) -> None:
+        """After an outage: refill streams that a Redis restart emptied, from the log."""
+        for thread_id in list(self._published_runs):
+            if not await self.redis.exists(stream_name(self.prefix, thread_id)):
+                await self._reseed_thread(thread_id)
+
+    async def _reseed_thread(self, thread_id: str) -> None:
+        if self.log is None:
+            return
+        history: list[Event] = []
+        for run_id in sorted(self._published_runs.get(thread_id, ())):
+            history += await self.log.replay(thread_id, run_id=run_id)
+        history = order_events(history)[-self.stream_maxlen :]
+        for start in range(0, len(history), _SEND_BATCH):
+            await self._send(history[start : start + _SEND_BATCH], live=False)
+        log.info("events.redis_stream_reseeded", thread_id=thread_id, events=len(history))
