@@ -278,8 +278,8 @@ class RedisOutbox:
             for (thread, known), ok in zip(threads, appended, strict=True)
             if known and not ok
         }
-        for event in batch:
-            self._remember(event)
+        for thread_id, run_id in groups:
+            self._remember(thread_id, run_id)
         for thread_id in sorted(lost):
             await self._reseed_thread(thread_id)
 
@@ -300,10 +300,10 @@ class RedisOutbox:
                 return "[" + ",".join(parts) + "]"
         return events_to_json(events)
 
-    def _remember(self, event: Event) -> None:
-        runs = self._published_runs.setdefault(event.thread_id, set())
-        runs.add(event.run_id)
-        self._published_runs.move_to_end(event.thread_id)
+    def _remember(self, thread_id: str, run_id: str) -> None:
+        runs = self._published_runs.setdefault(thread_id, set())
+        runs.add(run_id)
+        self._published_runs.move_to_end(thread_id)
         while len(self._published_runs) > 1024:
             self._published_runs.popitem(last=False)
 
