@@ -148,22 +148,24 @@ class RunEmitter:
         now = datetime.now(UTC)
         extra = {**self.metadata, **metadata} if metadata else self.metadata
         return Event._assemble(
-            event_id=f"{(self._id_base + seq) & _ID_MASK:032x}",
-            type=kind,
-            source=source,
-            target=target,
-            thread_id=self.thread_id,
-            run_id=self.run_id,
-            seq=seq,
-            priority=Priority(priority)
-            if priority is not None
-            else DEFAULT_PRIORITIES.get(kind, Priority.NORMAL),
-            correlation_id=self.correlation_id,
-            checkpoint_id=checkpoint_id,
-            payload=payload if trusted else jsonable(payload),
-            metadata=jsonable(extra) if extra else {},
-            timestamp=now,
-            expires_at=now + self.ttl if self.ttl is not None else None,
+            {
+                "event_id": f"{(self._id_base + seq) & _ID_MASK:032x}",
+                "type": kind,
+                "source": source,
+                "target": target,
+                "thread_id": self.thread_id,
+                "run_id": self.run_id,
+                "seq": seq,
+                "priority": Priority(priority)
+                if priority is not None
+                else DEFAULT_PRIORITIES.get(kind, Priority.NORMAL),
+                "correlation_id": self.correlation_id,
+                "checkpoint_id": checkpoint_id,
+                "payload": payload if trusted else jsonable(payload),
+                "metadata": jsonable(extra) if extra else {},
+                "timestamp": now,
+                "expires_at": now + self.ttl if self.ttl is not None else None,
+            }
         )
 
     async def emit(

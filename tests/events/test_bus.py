@@ -299,7 +299,7 @@ async def test_emitted_events_equal_validated_ones(conn: AsyncConnection) -> Non
             assert event.model_copy(update={"seq": 99}).seq == 99
         assert await bus.replay(thread) == made
         with pytest.raises(TypeError, match="needs exactly the fields"):
-            Event._assemble(type=EventType.CUSTOM, thread_id="t", run_id="r")
+            Event._assemble({"type": EventType.CUSTOM, "thread_id": "t", "run_id": "r"})
     finally:
         await bus.aclose()
 
