@@ -165,11 +165,40 @@ def pct(values: list[float], q: float) -> float:
 # -- 1. latency ----------------------------------------------------------------
 
 
+#: Every Redis key this benchmark run writes starts with this; :func:`forget_keys` removes them.
+RUN_PREFIX = f"bench-{uuid.uuid4().hex[:6]}"
+
+
+def fresh_prefix() -> str:
+    """A Redis prefix of one measurement, under this run's :data:`RUN_PREFIX`."""
+    return f"{RUN_PREFIX}-{uuid.uuid4().hex[:8]}"
+
+
+async def forget_keys(redis_url: str) -> int:
+    """Remove what this run left in Redis (the streams would live a day): keys removed."""
+    import redis.asyncio as redis_asyncio
+
+    client = redis_asyncio.Redis.from_url(redis_url)
+    removed = 0
+    try:
+        batch: list[bytes] = []
+        async for key in client.scan_iter(match=RUN_PREFIX + "*", count=1000):
+            batch.append(key)
+            if len(batch) >= 500:
+                removed += await client.unlink(*batch)
+                batch = []
+        if batch:
+            removed += await client.unlink(*batch)
+    finally:
+        await client.aclose()
+    return removed
+
+
 @asynccontextmanager
 async def publishing_bus(redis_url: str) -> AsyncIterator[tuple[EventBus, str]]:
     """A bus on a fresh ``mem://`` log publishing to Redis under a fresh prefix."""
     conn = await connect("mem://", namespace="bench", database=uuid.uuid4().hex)
-    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    prefix = fresh_prefix()
     try:
         bus = await EventBus.open(conn, redis_url=redis_url, prefix=prefix)
         try:
@@ -359,9 +388,7 @@ async def graph_cost(
     conn = await connect("mem://", namespace="bench", database=uuid.uuid4().hex)
     graph = ten_node_graph(await new_saver(conn, saver_kind), wait_ms)
     local = await EventBus.open(conn, linger=linger)
-    remote = await EventBus.open(
-        conn, redis_url=redis_url, prefix=f"bench-{uuid.uuid4().hex[:8]}", linger=linger
-    )
+    remote = await EventBus.open(conn, redis_url=redis_url, prefix=fresh_prefix(), linger=linger)
     buses: dict[str, EventBus | None] = {
         "plain ainvoke": None,
         "no events": None,
@@ -427,7 +454,7 @@ async def transitions(
     """Node transitions of running graphs (our saver) -> a follower of every thread in another process."""
     conn = await connect("mem://", namespace="bench", database=uuid.uuid4().hex)
     graph = ten_node_graph(await new_saver(conn, "surrealdb"), wait_ms)
-    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    prefix = fresh_prefix()
     try:
         bus = await EventBus.open(conn, redis_url=redis_url, prefix=prefix, linger=linger)
         try:
@@ -617,6 +644,14 @@ def replace_section(path: Path, section: str) -> None:
 
 
 async def main(args: argparse.Namespace) -> None:
+    try:
+        await measure(args)
+    finally:
+        removed = await forget_keys(args.redis_url)
+        print(f"removed the {removed} Redis keys this run wrote", file=sys.stderr)
+
+
+async def measure(args: argparse.Namespace) -> None:
     n = 2000 if args.quick else args.events
     runs = 30 if args.quick else args.runs
     t_runs = 50 if args.quick else args.transition_runs

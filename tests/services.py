@@ -35,3 +35,17 @@ def need_redis(url: str = SHARED_REDIS) -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(message + " (CI=true: Redis is required)")
     pytest.skip(message)
+
+
+def forget_prefix(prefix: str, url: str = SHARED_REDIS) -> None:
+    """Remove the keys a test wrote under its own prefix (streams live a day otherwise)."""
+    if not redis_answers(url):
+        return
+    client = redis.Redis.from_url(url, socket_connect_timeout=1)
+    try:
+        pattern = "".join("\\" + ch if ch in "*?[]\\" else ch for ch in prefix) + ":*"
+        keys = list(client.scan_iter(match=pattern, count=1000))
+        for start in range(0, len(keys), 500):
+            client.unlink(*keys[start : start + 500])
+    finally:
+        client.close()

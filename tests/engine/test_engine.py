@@ -24,6 +24,7 @@ from sentient_graph.errors import (
 )
 from sentient_graph.events import EventType
 from sentient_graph.runner import Engine, SyncEngine
+from tests.services import forget_prefix
 
 from .conftest import REDIS_URL, need_redis, wait_for
 from .sample_graphs import Controls, DiamondState, make_diamond
@@ -313,6 +314,7 @@ async def test_events_reach_redis_subscribers() -> None:
     finally:
         await pubsub.aclose()
         await client.aclose()
+        forget_prefix(prefix, REDIS_URL)
 
 
 async def test_one_connection_is_shared(engine: Engine) -> None:

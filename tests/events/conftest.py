@@ -10,6 +10,7 @@ from events_testkit import SHARED_REDIS, Buses, RedisServer, need_redis
 
 from sentient_graph.db import AsyncConnection, connect
 from sentient_graph.events import EventBus
+from tests.services import forget_prefix
 
 
 @pytest.fixture
@@ -19,8 +20,11 @@ def redis_url() -> str:
 
 
 @pytest.fixture
-def prefix() -> str:
-    return f"test-{uuid.uuid4().hex}"
+def prefix() -> Iterator[str]:
+    """A Redis prefix of this test's own; its keys are removed afterwards."""
+    name = f"test-{uuid.uuid4().hex}"
+    yield name
+    forget_prefix(name)
 
 
 @pytest.fixture

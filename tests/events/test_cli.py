@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -95,10 +94,9 @@ def test_history_from_the_embedded_store_without_redis(store: str) -> None:
 
 
 def test_follow_from_another_process_while_the_run_holds_the_store(
-    store: str, monkeypatch: pytest.MonkeyPatch
+    store: str, prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     need_redis()
-    prefix = f"test-{uuid.uuid4().hex}"
     thread = "t-follow"
     env = {**os.environ, "REDIS_URL": SHARED_REDIS, "SENTIENT_EVENTS_PREFIX": prefix}
 
@@ -143,9 +141,8 @@ def test_follow_from_another_process_while_the_run_holds_the_store(
     assert len(result.stdout.splitlines()) == last
 
 
-def test_history_from_redis_when_the_store_is_busy(store: str) -> None:
+def test_history_from_redis_when_the_store_is_busy(store: str, prefix: str) -> None:
     need_redis()
-    prefix = f"test-{uuid.uuid4().hex}"
     thread = "t-busy"
     _publish_runs(store, thread, redis_url=SHARED_REDIS, prefix=prefix)
     # Another process holds the store, as a running graph would.
