@@ -12,6 +12,8 @@ import os
 import pytest
 import redis
 
+from sentient_graph.events.outbox import glob_escape
+
 SHARED_REDIS = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
@@ -43,8 +45,7 @@ def forget_prefix(prefix: str, url: str = SHARED_REDIS) -> None:
         return
     client = redis.Redis.from_url(url, socket_connect_timeout=1)
     try:
-        pattern = "".join("\\" + ch if ch in "*?[]\\" else ch for ch in prefix) + ":*"
-        keys = list(client.scan_iter(match=pattern, count=1000))
+        keys = list(client.scan_iter(match=glob_escape(prefix) + ":*", count=1000))
         for start in range(0, len(keys), 500):
             client.unlink(*keys[start : start + 500])
     finally:

@@ -43,6 +43,7 @@ from sentient_graph.events.outbox import (
     BACKOFF_START,
     RedisOutbox,
     channel_name,
+    glob_escape,
     new_redis_client,
     redis_errors,
     stream_name,
@@ -85,11 +86,6 @@ DEFAULT_LINGER = 0.020
 _IDLE_PROBE = 0.001
 #: Idle: the process used less CPU time than this share of the wall time.
 _IDLE_SHARE = 0.3
-
-
-def _glob_escape(text: str) -> str:
-    # Redis glob patterns treat these as wildcards; a prefix is taken literally.
-    return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in text)
 
 
 @runtime_checkable
@@ -548,7 +544,7 @@ class EventBus:
         if linger < 0:
             raise ConfigError(f"linger must be 0 or more seconds, not {linger}")
         self.linger = linger
-        self._pattern = _glob_escape(prefix) + ":events:*"
+        self._pattern = glob_escape(prefix) + ":events:*"
         self._redis: Redis | None = None
         self._local_subs: set[Subscription] = set()
         self._subscriptions: set[Subscription] = set()
@@ -789,13 +785,16 @@ class EventBus:
                         ConfigError("the EventBus closed before this event was written")
                     )
             raise
-        self._written(items, failed, written)
+        self._written(items, events, failed, written)
 
     def _written(
-        self, items: list[_Write], failed: dict[int, BaseException], pages: list[WrittenPage]
+        self,
+        items: list[_Write],
+        events: list[Event],
+        failed: dict[int, BaseException],
+        pages: list[WrittenPage],
     ) -> None:
-        """Events of ``items`` are in the log (but those in ``failed``): deliver, settle writers."""
-        events = [event for batch, _ in items for event in batch]
+        """``events`` (those of ``items``) are in the log but for ``failed``: deliver, settle writers."""
         self._deliver([e for e in events if id(e) not in failed], pages)
         for batch, fut in items:
             errors = [failed[id(e)] for e in batch if id(e) in failed]
@@ -856,7 +855,7 @@ class EventBus:
             keys = [
                 key.decode() if isinstance(key, bytes) else key
                 async for key in self._redis.scan_iter(
-                    match=_glob_escape(self.prefix) + ":stream:*", count=500
+                    match=glob_escape(self.prefix) + ":stream:*", count=500
                 )
             ]
         events: list[Event] = []

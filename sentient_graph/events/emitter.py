@@ -186,18 +186,30 @@ class RunEmitter:
         with the events after it, as stream chunks are (in order, durable before
         anyone sees it).
         """
-        kind = EventType(type)
-        # The lock makes numbering and queueing one step: seq order is log order.
+        return await self._publish(
+            EventType(type),
+            source,
+            dict(payload or {}),
+            wait=wait,
+            target=target,
+            priority=priority,
+            checkpoint_id=checkpoint_id,
+            metadata=metadata,
+        )
+
+    async def _publish(
+        self,
+        kind: EventType,
+        source: str | None,
+        payload: dict[str, Any],
+        *,
+        wait: bool,
+        **fields: Any,
+    ) -> Event:
+        """Number the next event and hand it to the bus: one step under the lock, so
+        that seq order is log order."""
         async with self._lock:
-            event = self._next(
-                kind,
-                source,
-                dict(payload or {}),
-                target=target,
-                priority=priority,
-                checkpoint_id=checkpoint_id,
-                metadata=metadata,
-            )
+            event = self._next(kind, source, payload, **fields)
             await self.bus.publish_many([event], wait=wait)
         return event
 
@@ -246,15 +258,22 @@ class RunEmitter:
         if made is None:
             return []
         kind, source, payload, checkpoint_id, trusted = made
-        async with self._lock:
-            event = self._next(kind, source, payload, checkpoint_id=checkpoint_id, trusted=trusted)
-            await self.bus.publish_many([event], wait=self.wait_chunks or kind in _STOPPING)
+        if namespace:
+            payload["namespace"] = list(namespace)
+        event = await self._publish(
+            kind,
+            source,
+            payload,
+            wait=self.wait_chunks or kind in _STOPPING,
+            checkpoint_id=checkpoint_id,
+            trusted=trusted,
+        )
         return [event]
 
     def _made(self, mode: str, chunk: Any, namespace: tuple[str, ...]) -> _Made | None:
         """What the event of one chunk is made of: type, source, payload, checkpoint id, trusted."""
         if mode == "tasks" and isinstance(chunk, Mapping):
-            return self._from_task(chunk, namespace)
+            return self._from_task(chunk)
         if mode == "checkpoints" and isinstance(chunk, Mapping):
             configurable = (chunk.get("config") or {}).get("configurable") or {}
             metadata = chunk.get("metadata") or {}
@@ -264,8 +283,6 @@ class RunEmitter:
                 "source": metadata.get("source"),
                 "next": list(chunk.get("next") or []),
             }
-            if namespace:
-                payload["namespace"] = list(namespace)
             source = _node_of(namespace)
             return (
                 EventType.CHECKPOINT_SAVED,
@@ -277,17 +294,13 @@ class RunEmitter:
         if mode == "custom":
             payload = dict(chunk) if isinstance(chunk, Mapping) else {"value": chunk}
             source = self._progress_source(payload, namespace)
-            if namespace:
-                payload["namespace"] = list(namespace)
             return EventType.NODE_PROGRESS, source, payload, None, False  # whatever a node wrote
         return None
 
-    def _from_task(self, chunk: Mapping[str, Any], namespace: tuple[str, ...]) -> _Made:
+    def _from_task(self, chunk: Mapping[str, Any]) -> _Made:
         task_id = str(chunk.get("id"))
         node = str(chunk.get("name"))
         payload: dict[str, Any] = {"task_id": task_id, "node": node}
-        if namespace:
-            payload["namespace"] = list(namespace)
         if "result" not in chunk and "error" not in chunk:
             self._running[task_id] = (node, time.monotonic())
             payload["triggers"] = list(chunk.get("triggers") or [])

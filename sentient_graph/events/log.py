@@ -133,7 +133,13 @@ class WrittenPage(NamedTuple):
     json: str
 
 
-def _row(page: Sequence[Event], json: str) -> dict[str, Any]:
+def _written_pages(events: Iterable[Event]) -> list[WrittenPage]:
+    """:func:`pages` of ``events``, each with its JSON array (the row's ``json``)."""
+    return [WrittenPage(page, events_to_json(page)) for page in pages(events)]
+
+
+def _row(written: WrittenPage) -> dict[str, Any]:
+    page, json = written
     first, last = page[0], page[-1]
     row: dict[str, Any] = {
         "id": RecordID("event", [last.thread_id, last.run_id, last.seq]),
@@ -215,8 +221,8 @@ class EventLog:
                 raise ValueError(
                     f"event {event.type} of run {event.run_id!r} has no seq; emit it through RunEmitter"
                 )
-        written = [WrittenPage(page, events_to_json(page)) for page in pages(events)]
-        await self._conn.query(_INSERT, {"rows": [_row(page, json) for page, json in written]})
+        written = _written_pages(events)
+        await self._conn.query(_INSERT, {"rows": [_row(page) for page in written]})
         return written
 
     async def replay(
@@ -326,7 +332,7 @@ class EventLog:
                 else:
                     kept.append(event)
         if rows:
-            rewritten = [_row(page, events_to_json(page)) for page in pages(kept)]
+            rewritten = [_row(page) for page in _written_pages(kept)]
             ids = {row["id"] for row in rewritten}
             gone = [row["id"] for row in rows if row["id"] not in ids]
             await self._conn.query(_REWRITE_PAGES, {"gone": gone, "rows": rewritten})

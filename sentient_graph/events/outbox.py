@@ -88,6 +88,11 @@ def stream_name(prefix: str, thread_id: str) -> str:
     return f"{prefix}:stream:{thread_id}"
 
 
+def glob_escape(text: str) -> str:
+    """``text`` for a Redis glob pattern (``SCAN MATCH``, ``PSUBSCRIBE``), taken literally."""
+    return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in text)
+
+
 def redis_module() -> Any:
     try:
         import redis.asyncio as redis_asyncio
@@ -169,9 +174,6 @@ class RedisOutbox:
         self._flusher: asyncio.Task[None] | None = None
         self._published_runs: OrderedDict[str, set[str]] = OrderedDict()
         self._needs_reseed = False
-
-    def __len__(self) -> int:
-        return len(self._outbox)
 
     async def drained(self) -> None:
         """Wait until every event added so far is on Redis."""

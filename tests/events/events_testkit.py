@@ -21,6 +21,7 @@ from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 
 from sentient_graph.events import Event, EventBus, EventType, RunEmitter, Subscription
+from sentient_graph.runner import STREAM_MODES
 from tests.services import SHARED_REDIS, need_redis, redis_answers
 
 __all__ = ["SHARED_REDIS", "need_redis"]
@@ -134,7 +135,7 @@ def linear_graph(
 
 
 #: The stream modes the engine's runner asks LangGraph for.
-MODES = ["tasks", "checkpoints", "custom"]
+MODES = STREAM_MODES
 
 
 async def run_graph(
