@@ -117,8 +117,8 @@ class RunEmitter:
         self._id_base = uuid.uuid4().int
         # Serialises numbering and publishing: seq order is publish order.
         self._lock = asyncio.Lock()
-        # task id -> (node name, monotonic start) for durations and progress sources.
-        self._running: dict[str, tuple[str, float]] = {}
+        # task id -> (node name, monotonic start, namespace) for durations and progress sources.
+        self._running: dict[str, tuple[str, float, tuple[str, ...]]] = {}
 
     @property
     def seq(self) -> int:
@@ -273,7 +273,7 @@ class RunEmitter:
     def _made(self, mode: str, chunk: Any, namespace: tuple[str, ...]) -> _Made | None:
         """What the event of one chunk is made of: type, source, payload, checkpoint id, trusted."""
         if mode == "tasks" and isinstance(chunk, Mapping):
-            return self._from_task(chunk)
+            return self._from_task(chunk, namespace)
         if mode == "checkpoints" and isinstance(chunk, Mapping):
             configurable = (chunk.get("config") or {}).get("configurable") or {}
             metadata = chunk.get("metadata") or {}
@@ -297,15 +297,15 @@ class RunEmitter:
             return EventType.NODE_PROGRESS, source, payload, None, False  # whatever a node wrote
         return None
 
-    def _from_task(self, chunk: Mapping[str, Any]) -> _Made:
+    def _from_task(self, chunk: Mapping[str, Any], namespace: tuple[str, ...]) -> _Made:
         task_id = str(chunk.get("id"))
         node = str(chunk.get("name"))
         payload: dict[str, Any] = {"task_id": task_id, "node": node}
         if "result" not in chunk and "error" not in chunk:
-            self._running[task_id] = (node, time.monotonic())
+            self._running[task_id] = (node, time.monotonic(), namespace)
             payload["triggers"] = list(chunk.get("triggers") or [])
             return EventType.NODE_STARTED, node, payload, None, True
-        _, started = self._running.pop(task_id, (node, None))
+        _, started, _ = self._running.pop(task_id, (node, None, namespace))
         if started is not None:
             payload["duration_ms"] = round((time.monotonic() - started) * 1000, 3)
         error = chunk.get("error")
@@ -326,11 +326,12 @@ class RunEmitter:
         for key in ("node", "source"):
             if isinstance(payload.get(key), str):
                 return str(payload[key])
-        inner = _node_of(namespace)
-        if inner is not None:
-            return inner
-        nodes = {node for node, _ in self._running.values()}
-        return nodes.pop() if len(nodes) == 1 else None
+        # A node writes progress in the namespace its own task chunks came with:
+        # the only node running there wrote it; else the subgraph's node did.
+        nodes = {node for node, _, ns in self._running.values() if ns == namespace}
+        if len(nodes) == 1:
+            return nodes.pop()
+        return _node_of(namespace)
 
 
 def _written_keys(result: Any) -> list[str]:

@@ -9,12 +9,15 @@ import pytest
 from events_testkit import (
     MODES,
     Buses,
+    State,
     collect_until,
     free_port,
     is_end,
     linear_graph,
     run_graph,
 )
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import START, StateGraph
 
 from sentient_graph.db import AsyncConnection
 from sentient_graph.errors import ConfigError, RedisUnavailable
@@ -350,5 +353,47 @@ async def test_redis_reuses_the_log_pages_json_only_where_it_fits(
                     assert events_from_json(sent) == group, name
                 else:
                     assert ('"reused"' in sent) == tiled, name
+    finally:
+        await bus.aclose()
+
+
+async def test_subgraph_events_carry_their_namespace_and_inner_node(conn: AsyncConnection) -> None:
+    """With ``subgraphs=True`` the inner nodes' events name the inner node as source and
+    carry the namespace path; the outer graph's events carry none."""
+    inner = linear_graph(["draft", "polish"])  # each node writes progress
+    outer = StateGraph(State)
+    outer.add_node("writer", inner)
+    outer.add_node("publish", lambda state: {"trail": ["publish"]})
+    outer.add_edge(START, "writer")
+    outer.add_edge("writer", "publish")
+    graph = outer.compile(checkpointer=InMemorySaver())
+    bus = await EventBus.open(conn)
+    try:
+        emitter = RunEmitter(bus, thread_id=_tid(), run_id="r")
+        made: list[Event] = []
+        async for item in graph.astream(
+            {"trail": []},
+            {"configurable": {"thread_id": emitter.thread_id}},
+            stream_mode=MODES,
+            subgraphs=True,
+        ):
+            made += await emitter.from_item(item)
+        inner_events = [e for e in made if e.payload.get("namespace")]
+        assert {e.source for e in inner_events if e.type is EventType.NODE_STARTED} == {
+            "draft",
+            "polish",
+        }
+        progress = [e for e in made if e.type is EventType.NODE_PROGRESS]
+        assert {e.source for e in progress} == {"draft", "polish"}
+        assert all(e.payload["namespace"][0].startswith("writer:") for e in progress)
+        outer_started = [
+            e.source
+            for e in made
+            if e.type is EventType.NODE_STARTED and "namespace" not in e.payload
+        ]
+        assert outer_started == ["writer", "publish"]
+        checkpoints = [e for e in made if e.type is EventType.CHECKPOINT_SAVED]
+        assert {e.source for e in checkpoints if "namespace" in e.payload} == {"writer"}
+        assert [e.seq for e in made] == list(range(1, len(made) + 1))
     finally:
         await bus.aclose()
