@@ -16,6 +16,7 @@ from __future__ import annotations
 from sentient_graph.events.bus import (
     DEFAULT_LINGER,
     DEFAULT_PREFIX,
+    FOLLOWED_LINGER,
     EventBus,
     EventHandler,
     HandlerRegistration,
@@ -38,6 +39,7 @@ from sentient_graph.events.webhooks import DeadLetter, WebhookDelivery
 __all__ = [
     "DEFAULT_LINGER",
     "DEFAULT_PREFIX",
+    "FOLLOWED_LINGER",
     "TERMINAL_TYPES",
     "DeadLetter",
     "Event",

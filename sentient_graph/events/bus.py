@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_LINGER",
     "DEFAULT_PREFIX",
+    "FOLLOWED_LINGER",
     "EventBus",
     "EventHandler",
     "HandlerRegistration",
@@ -78,12 +79,19 @@ CLOCK_MARGIN = timedelta(seconds=2)
 _BATCH = 512
 #: At most how long (seconds) an event nobody awaits (a graph's node transition)
 #: waits to share one log write with the ones after it; the writer goes at once
-#: when the process idles. A longer cap means fewer writes per run of busy
-#: graphs and later live delivery ("The writer's linger" in BENCHMARKS.md).
-#: Events that are awaited never linger.
+#: when the process idles. A longer cap means fewer writes per run of busy graphs
+#: and later live delivery ("The writer's linger" in BENCHMARKS.md). Events that
+#: are awaited never linger.
 DEFAULT_LINGER = 0.020
-#: How often a lingering writer looks whether the process has gone idle.
+#: The cap instead, while someone follows the event's thread (a subscription of
+#: the bus, or a subscriber on Redis): live delivery comes first then, but the
+#: write still waits for a step's work to be handed out (writing at once, in its
+#: way, cost runs of 5 ms nodes 8-10%: BENCHMARKS.md).
+FOLLOWED_LINGER = 0.002
+#: How often a lingering writer looks whether the process has gone idle; more
+#: often while someone follows.
 _IDLE_PROBE = 0.001
+_FOLLOWED_PROBE = 0.00025
 #: Idle: the process used less CPU time than this share of the wall time.
 _IDLE_SHARE = 0.3
 
@@ -472,26 +480,31 @@ class HandlerRegistration:
 class _IdleProbe:
     """Calls ``wake`` once the process idles or at ``deadline``, whichever comes first.
 
-    Every ``_IDLE_PROBE`` seconds a timer callback compares the process's CPU
+    Every ``interval`` seconds a timer callback compares the process's CPU
     time (all threads: nodes run in worker threads) with the wall time since
     the last look; under ``_IDLE_SHARE`` of it means the process is waiting.
     """
 
-    __slots__ = ("_cpu", "_deadline", "_handle", "_loop", "_start", "_wake")
+    __slots__ = ("_cpu", "_deadline", "_handle", "_interval", "_loop", "_start", "_wake")
 
     def __init__(
-        self, loop: asyncio.AbstractEventLoop, deadline: float, wake: Callable[[], None]
+        self,
+        loop: asyncio.AbstractEventLoop,
+        deadline: float,
+        wake: Callable[[], None],
+        interval: float = _IDLE_PROBE,
     ) -> None:
         self._loop = loop
         self._deadline = deadline
         self._wake = wake
+        self._interval = interval
         self._handle: asyncio.TimerHandle | None = None
         self._arm(loop.time())
 
     def _arm(self, now: float) -> None:
         self._start = now
         self._cpu = time.process_time()
-        self._handle = self._loop.call_at(min(self._deadline, now + _IDLE_PROBE), self._look)
+        self._handle = self._loop.call_at(min(self._deadline, now + self._interval), self._look)
 
     def _look(self) -> None:
         now = self._loop.time()
@@ -559,6 +572,8 @@ class EventBus:
         self._write_error: BaseException | None = None
         # When the oldest event in ``_writes`` was queued (loop time): lingering ends linger after it.
         self._first_queued = 0.0
+        # The writer lingers for events nobody follows (up to ``linger``).
+        self._lingering_long = False
         # Durable events on their way to Redis (with a Redis URL only).
         self._outbox: RedisOutbox | None = None
         self._closed = False
@@ -592,7 +607,9 @@ class EventBus:
             linger: at most how many seconds events nobody awaits (a graph's
                 node transitions) wait, while the process is busy, to share one
                 log write with the events after them: less cost per run, later
-                live delivery. They are written as soon as the process idles.
+                live delivery. They are written as soon as the process idles,
+                and after at most :data:`FOLLOWED_LINGER` (2 ms) while someone
+                follows their thread.
 
         Raises:
             RedisUnavailable: ``redis_url`` is set but no Redis answers there.
@@ -690,9 +707,13 @@ class EventBus:
             self._first_queued = asyncio.get_running_loop().time()
         self._writes.append((list(events), fut))
         self._writes_idle.clear()
-        # The writer lingers over events nobody awaits; an awaited one, or the first
-        # one queued, wakes it.
-        if fut is not None or not queued_before:
+        # The writer lingers over events nobody awaits; an awaited one, the first one
+        # queued, or one of a followed thread while it lingers the long way, wakes it.
+        if (
+            fut is not None
+            or not queued_before
+            or (self._lingering_long and self._followed(events))
+        ):
             self._write_wakeup.set()
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_loop(), name="sentient-event-writer")
@@ -703,7 +724,17 @@ class EventBus:
         if not self._writes and not self._write_lock.locked():
             self._writes_idle.set()
 
-    async def _linger(self) -> None:
+    def _followed(self, events: Iterable[Event]) -> bool:
+        """Whether anyone follows a thread of ``events``: a subscription of this
+        bus, or a subscriber on Redis (:meth:`RedisOutbox.followed`)."""
+        threads = {event.thread_id for event in events}
+        for sub in self._local_subs:
+            if sub.filter.thread_id is None or sub.filter.thread_id in threads:
+                return True
+        outbox = self._outbox
+        return outbox is not None and any(outbox.followed(thread) for thread in threads)
+
+    async def _linger(self, followed: bool) -> None:
         """Hold events nobody awaits while the process is busy, at most :attr:`linger` seconds.
 
         A graph run makes its events in bursts, at each step; a log write costs
@@ -715,17 +746,30 @@ class EventBus:
         ``_IDLE_PROBE`` seconds, by a timer callback (:class:`_IdleProbe`)
         rather than a waiting task: a probe costs the run a few microseconds.
         The oldest event is written at the latest :attr:`linger` seconds after
-        it was queued, and at once when someone awaits an event.
+        it was queued, and at once when someone awaits an event. While someone
+        follows a thread of the events (``followed``: a subscription of this
+        bus, or a subscriber that heard the thread's last message on Redis),
+        live delivery matters more than the run's cost: the cap is then
+        :data:`FOLLOWED_LINGER` and the probe looks four times as often, so
+        that events go as soon as a step's work is handed out.
         """
         loop = asyncio.get_running_loop()
-        deadline = self._first_queued + self.linger
+        linger = min(self.linger, FOLLOWED_LINGER) if followed else self.linger
+        deadline = self._first_queued + linger
         if loop.time() >= deadline:
             return
         self._write_wakeup.clear()
-        probe = _IdleProbe(loop, deadline, self._write_wakeup.set)
+        probe = _IdleProbe(
+            loop,
+            deadline,
+            self._write_wakeup.set,
+            _FOLLOWED_PROBE if followed else _IDLE_PROBE,
+        )
+        self._lingering_long = not followed
         try:
             await self._write_wakeup.wait()
         finally:
+            self._lingering_long = False
             probe.cancel()
 
     async def _write_loop(self) -> None:
@@ -740,11 +784,13 @@ class EventBus:
             if all(fut is None for _, fut in self._writes):
                 # Let a run queue what else it has ready (a LangGraph step yields
                 # several chunks at once): fewer, larger INSERTs. A caller that
-                # waits gets its write at once.
-                await self._linger()
+                # waits gets its write at once; a followed thread, soon.
+                await self._linger(
+                    self._followed(event for batch, _ in self._writes for event in batch)
+                )
             items = self._take(_BATCH)
             async with self._write_lock:
-                await self._write(items)
+                await self._write(items, at_once=True)
 
     def _take(self, limit: int) -> list[_Write]:
         items: list[_Write] = []
@@ -755,11 +801,14 @@ class EventBus:
             count += len(item[0])
         return items
 
-    async def _write(self, items: list[_Write]) -> None:
+    async def _write(self, items: list[_Write], *, at_once: bool = False) -> None:
         """Write a group in one INSERT, deliver what was written, settle each writer.
 
         The caller holds ``_write_lock``: groups are written and delivered one
-        after another, in the order they were queued.
+        after another, in the order they were queued. ``at_once``: see
+        :meth:`EventLog.append_many` (the writer task, which yields when its
+        queue is empty, passes it; a publisher's own task does not, so that a
+        loop of awaited publishes still gives the loop its turns).
         """
         assert self.log is not None
         events = [event for batch, _ in items for event in batch]
@@ -767,7 +816,7 @@ class EventBus:
         written: list[WrittenPage] = []
         try:
             try:
-                written = await self.log.append_many(events)
+                written = await self.log.append_many(events, at_once=at_once)
             except Exception as exc:
                 if len(events) == 1:
                     failed[id(events[0])] = exc

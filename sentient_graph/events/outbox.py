@@ -44,11 +44,14 @@ log = structlog.get_logger(__name__)
 
 #: Events per script call.
 _SEND_BATCH = 512
+#: Threads whose published runs and followers the outbox remembers (most recent).
+_THREADS_KEPT = 1024
 # Publishing a batch is one call, not a pipeline of XADD, PUBLISH and EXPIRE per
 # run: the client's share of each command was most of Redis's cost to a graph run.
 # KEYS: stream and channel of each run's group. ARGV: ttl, maxlen, live, then per
 # group: run id, last seq, the events' JSON array, whether the stream must exist.
-# Returns per group 1 if appended, 0 if the stream was expected but is gone.
+# Returns per group: 1 if appended (0 if the stream was expected but is gone),
+# then how many subscribers heard the message (channel and pattern subscribers).
 _PUBLISH_SCRIPT = """
 local ttl, maxlen, live = ARGV[1], ARGV[2], ARGV[3] == '1'
 local appended = {}
@@ -67,10 +70,12 @@ for i = 1, #KEYS / 2 do
     end
     -- Stream before channel: whoever hears of seq n can read n and below (once a
     -- lost stream is refilled, which the caller does when it sees a 0 here).
+    local heard = 0
     if live then
-        redis.call('PUBLISH', channel, data)
+        heard = redis.call('PUBLISH', channel, data)
     end
-    appended[i] = id and 1 or 0
+    appended[2 * i - 1] = id and 1 or 0
+    appended[2 * i] = heard
 end
 return appended
 """
@@ -174,6 +179,10 @@ class RedisOutbox:
         self._flusher: asyncio.Task[None] | None = None
         self._published_runs: OrderedDict[str, set[str]] = OrderedDict()
         self._needs_reseed = False
+        # Thread -> how many subscribers heard its last live message; and whether
+        # anyone heard the last message of any thread (for threads not sent yet).
+        self._heard: OrderedDict[str, int] = OrderedDict()
+        self._anyone = False
 
     async def drained(self) -> None:
         """Wait until every event added so far is on Redis."""
@@ -274,12 +283,13 @@ class RedisOutbox:
             threads.append((thread_id, known))
             keys += [stream_name(self.prefix, thread_id), channel_name(self.prefix, thread_id)]
             args += [run_id, events[-1].seq, self._json_of(events), int(known)]
-        appended = await self._script(keys=keys, args=args)
-        lost = {
-            thread
-            for (thread, known), ok in zip(threads, appended, strict=True)
-            if known and not ok
-        }
+        replies = await self._script(keys=keys, args=args)
+        lost: set[str] = set()
+        for (thread_id, known), ok, heard in zip(threads, replies[::2], replies[1::2], strict=True):
+            if known and not ok:
+                lost.add(thread_id)
+            if live:
+                self._hear(thread_id, int(heard))
         for thread_id, run_id in groups:
             self._remember(thread_id, run_id)
         for thread_id in sorted(lost):
@@ -302,11 +312,29 @@ class RedisOutbox:
                 return "[" + ",".join(parts) + "]"
         return events_to_json(events)
 
+    def followed(self, thread_id: str) -> bool:
+        """Whether someone follows the thread on Redis, as far as its last message tells.
+
+        ``PUBLISH`` answers how many subscribers got a message, those of the
+        thread's channel and those following every thread alike. A thread with
+        no message yet counts as followed if the last message of any thread was
+        heard. A follower that arrives is noticed at the thread's next message.
+        """
+        heard = self._heard.get(thread_id)
+        return self._anyone if heard is None else heard > 0
+
+    def _hear(self, thread_id: str, heard: int) -> None:
+        self._heard[thread_id] = heard
+        self._heard.move_to_end(thread_id)
+        self._anyone = heard > 0
+        while len(self._heard) > _THREADS_KEPT:
+            self._heard.popitem(last=False)
+
     def _remember(self, thread_id: str, run_id: str) -> None:
         runs = self._published_runs.setdefault(thread_id, set())
         runs.add(run_id)
         self._published_runs.move_to_end(thread_id)
-        while len(self._published_runs) > 1024:
+        while len(self._published_runs) > _THREADS_KEPT:
             self._published_runs.popitem(last=False)
 
     async def _reseed(self) -> None:

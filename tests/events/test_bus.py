@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 import uuid
+from collections.abc import Iterator
 
 import pytest
 from events_testkit import (
     MODES,
+    SHARED_REDIS,
     Buses,
     State,
     collect_until,
     free_port,
     is_end,
     linear_graph,
+    need_redis,
     run_graph,
 )
 from langgraph.checkpoint.memory import InMemorySaver
@@ -238,19 +243,78 @@ async def test_lingering_events_go_out_with_the_next_awaited_one_or_when_idle(
         async with asyncio.timeout(10):  # an hour's linger must not hold this up
             await emitter.emit(EventType.RUN_COMPLETED)
         assert [e.seq for e in await bus.log.replay(thread)] == [1, 2, 3, 4]
-        # Nobody awaits this one, and the linger is an hour: it is written (and so
-        # delivered) because the process has nothing else to do.
-        async with bus.subscribe(thread, after_seq=4) as sub:
-            await emitter.from_chunk("custom", {"node": "n", "i": 3})
-            async with asyncio.timeout(10):
-                delivered = await anext(aiter(sub))
-        assert delivered.seq == 5
+        # Nobody awaits or follows this one, and the linger is an hour: it is
+        # written because the process has nothing else to do.
+        await emitter.from_chunk("custom", {"node": "n", "i": 3})
+        async with asyncio.timeout(10):
+            await bus._writes_idle.wait()  # set once the writer has nothing left to write
         assert [e.seq for e in await bus.log.replay(thread)] == [1, 2, 3, 4, 5]
         await emitter.from_chunk("custom", {"node": "n", "i": 4})
         async with asyncio.timeout(10):
             await bus.wait_durable()  # and a flush does not wait for idleness either
         assert [e.seq for e in await bus.log.replay(thread)] == [1, 2, 3, 4, 5, 6]
     finally:
+        await bus.aclose()
+
+
+@contextlib.contextmanager
+def busy_process() -> Iterator[None]:
+    """Keep the process busy (a thread computing), so that the writer never sees it idle."""
+    stop = threading.Event()
+
+    def spin() -> None:
+        while not stop.is_set():
+            sum(range(10_000))
+
+    worker = threading.Thread(target=spin, daemon=True)
+    worker.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        worker.join()
+
+
+@pytest.mark.parametrize("kind", ["inprocess", "redis"])
+async def test_while_busy_only_events_someone_follows_skip_the_linger(
+    kind: str, conn: AsyncConnection, prefix: str
+) -> None:
+    """A busy process holds events nobody follows for the linger (an hour here); a
+    thread with a follower (a subscription of the bus, or one on Redis) is written soon."""
+    redis_url = None
+    if kind == "redis":
+        need_redis()
+        redis_url = SHARED_REDIS
+    bus = await EventBus.open(conn, redis_url=redis_url, prefix=prefix, linger=3600)
+    # On Redis, the follower is in "another process": a follow-only bus.
+    watcher = (
+        bus if redis_url is None else await EventBus.open(None, redis_url=redis_url, prefix=prefix)
+    )
+    assert bus.log is not None
+    try:
+        watched, unwatched = _tid(), _tid()
+        followed = RunEmitter(bus, thread_id=watched, run_id="r")
+        alone = RunEmitter(bus, thread_id=unwatched, run_id="r")
+        async with watcher.subscribe(watched) as sub:
+            # Redis tells who heard a thread's messages: each thread's first goes out awaited.
+            await followed.emit(EventType.RUN_STARTED)
+            await alone.emit(EventType.RUN_STARTED)
+            async with asyncio.timeout(10):
+                await bus.flush()
+                assert (await anext(aiter(sub))).seq == 1
+            with busy_process():
+                await alone.from_chunk("custom", {"node": "n"})
+                await asyncio.sleep(0.5)  # a window 250 times FOLLOWED_LINGER: it stays queued
+                assert [e.seq for e in await bus.log.replay(unwatched)] == [1]
+                await followed.from_chunk("custom", {"node": "n"})
+                async with asyncio.timeout(10):  # not an hour
+                    arrived = await anext(aiter(sub))
+            assert (arrived.seq, arrived.source) == (2, "n")
+            # Written in order: the queued event of the other thread went with it.
+            assert [e.seq for e in await bus.log.replay(unwatched)] == [1, 2]
+    finally:
+        if watcher is not bus:
+            await watcher.aclose()
         await bus.aclose()
 
 
