@@ -488,8 +488,10 @@ class Engine:
             event_linger: At most how many seconds a node transition's event
                 waits, while the process is busy, to share a log write with the
                 next ones (default :data:`~sentient_graph.events.bus.DEFAULT_LINGER`,
-                20 ms; it goes at once when the process idles): less cost per
-                run against later live delivery (BENCHMARKS.md).
+                20 ms; it goes at once when the process idles, and within
+                :data:`~sentient_graph.events.bus.FOLLOWED_LINGER`, 2 ms, while
+                someone follows its thread): less cost per run against later
+                live delivery (BENCHMARKS.md).
 
         Returns:
             An awaitable that is also an async context manager.
