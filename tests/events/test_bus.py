@@ -312,6 +312,18 @@ async def test_while_busy_only_events_someone_follows_skip_the_linger(
             assert (arrived.seq, arrived.source) == (2, "n")
             # Written in order: the queued event of the other thread went with it.
             assert [e.seq for e in await bus.log.replay(unwatched)] == [1, 2]
+        # The follower left: Redis hears nobody at the thread's next message, and
+        # its events linger again.
+        await followed.emit(EventType.NODE_COMPLETED, "n")
+        async with asyncio.timeout(10):
+            await bus.flush()
+        with busy_process():
+            await followed.from_chunk("custom", {"node": "n"})
+            await asyncio.sleep(0.5)
+            assert [e.seq for e in await bus.log.replay(watched)] == [1, 2, 3]
+        async with asyncio.timeout(10):
+            await bus.wait_durable()
+        assert [e.seq for e in await bus.log.replay(watched)] == [1, 2, 3, 4]
     finally:
         if watcher is not bus:
             await watcher.aclose()
