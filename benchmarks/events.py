@@ -748,7 +748,9 @@ if __name__ == "__main__":
     parser.add_argument("--raw", action="store_true")
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--pace-ms", type=float, default=1.0)
-    parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument(
+        "--runs", type=int, default=300, help="graph runs per variant for the cost (no-op nodes)"
+    )
     parser.add_argument(
         "--transition-runs",
         type=int,

@@ -86,7 +86,7 @@ DEFAULT_LINGER = 0.020
 #: The cap instead, while someone follows the event's thread (a subscription of
 #: the bus, or a subscriber on Redis): live delivery comes first then, but the
 #: write still waits for a step's work to be handed out (writing at once, in its
-#: way, cost runs of 5 ms nodes 8-10%: BENCHMARKS.md).
+#: way, cost runs of 5 ms nodes 6-10%: BENCHMARKS.md).
 FOLLOWED_LINGER = 0.002
 #: How often a lingering writer looks whether the process has gone idle; more
 #: often while someone follows.
