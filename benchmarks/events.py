@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import operator
@@ -396,7 +397,11 @@ async def graph_cost(
     local = await EventBus.open(conn, linger=linger)
     remote = await EventBus.open(conn, redis_url=redis_url, prefix=fresh_prefix(), linger=linger)
     watched_prefix = fresh_prefix()
-    watched = await EventBus.open(conn, redis_url=redis_url, prefix=watched_prefix, linger=linger)
+    watched = (
+        await EventBus.open(conn, redis_url=redis_url, prefix=watched_prefix, linger=linger)
+        if followed
+        else None
+    )
     buses: dict[str, EventBus | None] = {
         "plain ainvoke": None,
         "no events": None,
@@ -404,7 +409,7 @@ async def graph_cost(
         "bus + Redis": remote,
         "each run waits for Redis": remote,
     }
-    if followed:
+    if watched is not None:
         buses[FOLLOWED] = watched
     times: dict[str, list[float]] = {label: [] for label in buses}
     events_per_run = 0
@@ -427,8 +432,10 @@ async def graph_cost(
         times[label].append((time.perf_counter() - start) * 1000 / BLOCK)
 
     try:
-        # Someone follows every thread of the "followed" bus, from another process.
-        async with Follower(redis_url, watched_prefix, "*"):
+        async with contextlib.AsyncExitStack() as stack:
+            if watched is not None:
+                # Someone follows every thread of that bus, from another process.
+                await stack.enter_async_context(Follower(redis_url, watched_prefix, "*"))
             for i in range(2):  # warm-up
                 for label in times:
                     await block(label, -i - 1)
@@ -438,7 +445,8 @@ async def graph_cost(
                 for label in times:
                     await block(label, i)
     finally:
-        await watched.aclose()
+        if watched is not None:
+            await watched.aclose()
         await remote.aclose()
         await local.aclose()
         await conn.aclose()

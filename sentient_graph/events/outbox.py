@@ -138,6 +138,13 @@ def new_redis_client(url: str, *, retries: int = 0) -> Redis:
     )
 
 
+def _keep_recent(threads: OrderedDict[str, Any], thread_id: str) -> None:
+    """Mark ``thread_id`` most recent; forget the oldest beyond :data:`_THREADS_KEPT`."""
+    threads.move_to_end(thread_id)
+    while len(threads) > _THREADS_KEPT:
+        threads.popitem(last=False)
+
+
 class RedisOutbox:
     """Durable events on their way to Redis, in the order they were written.
 
@@ -325,17 +332,12 @@ class RedisOutbox:
 
     def _hear(self, thread_id: str, heard: int) -> None:
         self._heard[thread_id] = heard
-        self._heard.move_to_end(thread_id)
+        _keep_recent(self._heard, thread_id)
         self._anyone = heard > 0
-        while len(self._heard) > _THREADS_KEPT:
-            self._heard.popitem(last=False)
 
     def _remember(self, thread_id: str, run_id: str) -> None:
-        runs = self._published_runs.setdefault(thread_id, set())
-        runs.add(run_id)
-        self._published_runs.move_to_end(thread_id)
-        while len(self._published_runs) > _THREADS_KEPT:
-            self._published_runs.popitem(last=False)
+        self._published_runs.setdefault(thread_id, set()).add(run_id)
+        _keep_recent(self._published_runs, thread_id)
 
     async def _reseed(self) -> None:
         """After an outage: refill streams that a Redis restart emptied, from the log."""
