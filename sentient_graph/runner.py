@@ -489,7 +489,7 @@ class Engine:
                 waits, while the process is busy, to share a log write with the
                 next ones (default :data:`~sentient_graph.events.bus.DEFAULT_LINGER`,
                 20 ms; it goes at once when the process idles, and within
-                :data:`~sentient_graph.events.bus.FOLLOWED_LINGER`, 2 ms, while
+                :data:`~sentient_graph.events.bus.FOLLOWED_LINGER`, at once, while
                 someone follows its thread): less cost per run against later
                 live delivery (BENCHMARKS.md).
 

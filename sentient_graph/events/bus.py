@@ -42,6 +42,7 @@ from sentient_graph.events.outbox import (
     BACKOFF_MAX,
     BACKOFF_START,
     RedisOutbox,
+    bounded,
     channel_name,
     glob_escape,
     new_redis_client,
@@ -84,14 +85,15 @@ _BATCH = 512
 #: are awaited never linger.
 DEFAULT_LINGER = 0.020
 #: The cap instead, while someone follows the event's thread (a subscription of
-#: the bus, or a subscriber on Redis): live delivery comes first then, but the
-#: write still waits for a step's work to be handed out (writing at once, in its
-#: way, cost runs of 5 ms nodes 6-10%: BENCHMARKS.md).
-FOLLOWED_LINGER = 0.002
-#: How often a lingering writer looks whether the process has gone idle; more
-#: often while someone follows.
+#: the bus, or a subscriber on Redis): live delivery comes first then, and the
+#: events go at the writer's next turn, with whatever else the run queued by then.
+#: A 2 ms cap made such runs cheaper (no-op nodes +38% instead of +55%, 5 ms
+#: nodes +4% instead of +15%) but transitions arrived in 3 ms (p50) instead of
+#: 1.3 ms, and over 5 ms at p99 (BENCHMARKS.md, "Events: where the time goes").
+FOLLOWED_LINGER = 0.0
+#: How often a lingering writer looks whether the process has gone idle. A timer
+#: of the event loop wakes an idle loop no sooner than 1 ms (epoll's resolution).
 _IDLE_PROBE = 0.001
-_FOLLOWED_PROBE = 0.00025
 #: Idle: the process used less CPU time than this share of the wall time.
 _IDLE_SHARE = 0.3
 
@@ -608,8 +610,8 @@ class EventBus:
                 node transitions) wait, while the process is busy, to share one
                 log write with the events after them: less cost per run, later
                 live delivery. They are written as soon as the process idles,
-                and after at most :data:`FOLLOWED_LINGER` (2 ms) while someone
-                follows their thread.
+                and at once (:data:`FOLLOWED_LINGER`) while someone follows
+                their thread.
 
         Raises:
             RedisUnavailable: ``redis_url`` is set but no Redis answers there.
@@ -626,9 +628,10 @@ class EventBus:
         if bus.log is not None and setup:
             await bus.log.setup()
         if redis_url is not None:
-            bus._redis = new_redis_client(redis_url, retries=2)
+            # No socket timeout: each call on it is bounded() (sends leave at once).
+            bus._redis = new_redis_client(redis_url, retries=2, socket_timeout=None)
             try:
-                await bus._redis.ping()
+                await bounded(bus._redis.ping())
             except redis_errors() as exc:
                 await bus._redis.aclose()
                 raise RedisUnavailable(
@@ -750,8 +753,7 @@ class EventBus:
         follows a thread of the events (``followed``: a subscription of this
         bus, or a subscriber that heard the thread's last message on Redis),
         live delivery matters more than the run's cost: the cap is then
-        :data:`FOLLOWED_LINGER` and the probe looks four times as often, so
-        that events go as soon as a step's work is handed out.
+        :data:`FOLLOWED_LINGER`.
         """
         loop = asyncio.get_running_loop()
         linger = min(self.linger, FOLLOWED_LINGER) if followed else self.linger
@@ -759,12 +761,7 @@ class EventBus:
         if loop.time() >= deadline:
             return
         self._write_wakeup.clear()
-        probe = _IdleProbe(
-            loop,
-            deadline,
-            self._write_wakeup.set,
-            _FOLLOWED_PROBE if followed else _IDLE_PROBE,
-        )
+        probe = _IdleProbe(loop, deadline, self._write_wakeup.set)
         self._lingering_long = not followed
         try:
             await self._write_wakeup.wait()
@@ -901,17 +898,21 @@ class EventBus:
         if thread_id is not None:
             keys = [stream_name(self.prefix, thread_id)]
         else:
-            keys = [
-                key.decode() if isinstance(key, bytes) else key
-                async for key in self._redis.scan_iter(
-                    match=glob_escape(self.prefix) + ":stream:*", count=500
+            keys = []
+            cursor = None
+            while cursor != 0:
+                cursor, found = await bounded(
+                    self._redis.scan(
+                        cursor or 0, match=glob_escape(self.prefix) + ":stream:*", count=500
+                    )
                 )
-            ]
+                keys += [key.decode() if isinstance(key, bytes) else key for key in found]
+            keys = list(dict.fromkeys(keys))  # SCAN may return a key twice
         events: list[Event] = []
         for key in keys:
             start: Any = "-"
             while True:
-                entries = await self._redis.xrange(key, min=start, max="+", count=1000)
+                entries = await bounded(self._redis.xrange(key, min=start, max="+", count=1000))
                 if not entries:
                     break
                 events += _decode_entries(entries, floors, default_floor)

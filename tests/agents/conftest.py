@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
-import structlog
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -34,17 +32,6 @@ def software_team() -> ModuleType:
 @pytest.fixture(scope="session")
 def approval() -> ModuleType:
     return load_graph_file(REPO / "graphs" / "approval.py")
-
-
-@pytest.fixture
-def default_structlog() -> Iterator[None]:
-    """structlog's default configuration (no level filter, no cached loggers)."""
-    saved = structlog.get_config()
-    structlog.reset_defaults()
-    try:
-        yield
-    finally:
-        structlog.configure(**saved)
 
 
 @pytest.fixture

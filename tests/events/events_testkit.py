@@ -7,6 +7,7 @@ import itertools
 import operator
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -79,6 +80,15 @@ class RedisServer:
             if time.monotonic() > deadline or self.proc.poll() is not None:
                 raise RuntimeError(f"redis-server on port {self.port} did not start")
             time.sleep(0.02)  # polling a process that is starting
+
+    def freeze(self) -> None:
+        """Stop the server without closing its sockets (SIGSTOP): commands hang unanswered."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

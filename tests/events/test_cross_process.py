@@ -5,12 +5,17 @@ from __future__ import annotations
 import asyncio
 import sys
 import uuid
+from collections.abc import MutableMapping
 from pathlib import Path
+from typing import Any
 
+import pytest
+import structlog
 from events_testkit import RedisServer, collect_until, is_end, linear_graph, run_graph
 
 from sentient_graph.db import AsyncConnection
-from sentient_graph.events import Event, EventBus, EventType
+from sentient_graph.events import Event, EventBus, EventType, RunEmitter
+from sentient_graph.events import outbox as outbox_module
 
 FOLLOWER = Path(__file__).with_name("follower_process.py")
 
@@ -156,3 +161,50 @@ async def test_late_follower_replays_from_redis_after_restart(
         assert {run: [e.seq for e in events if e.run_id == run] for run in runs} == {
             run: list(range(1, n + 1)) for run, n in runs.items()
         }
+
+
+@pytest.mark.usefixtures("default_structlog")
+async def test_a_frozen_redis_costs_the_run_nothing_and_misses_no_event(
+    conn: AsyncConnection,
+    private_redis: RedisServer,
+    prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Redis alive but not answering (SIGSTOP): publishes return once durable,
+    the outbox's call gives up after its timeout and retries; once Redis answers
+    again the follower has every event exactly once."""
+    monkeypatch.setattr(outbox_module, "REDIS_TIMEOUT", 0.3)
+    thread = f"thread-{uuid.uuid4().hex[:8]}"
+    gave_up = asyncio.Event()
+
+    def watch(_: Any, __: str, entry: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        if entry.get("event") == "events.redis_publish_failed":
+            gave_up.set()
+        return entry
+
+    publisher = await EventBus.open(conn, redis_url=private_redis.url, prefix=prefix)
+    follower = await EventBus.open(None, redis_url=private_redis.url, prefix=prefix)
+    try:
+        with structlog.testing.capture_logs(processors=[watch]) as logs:
+            async with follower.subscribe(thread) as sub:
+                emitter = RunEmitter(publisher, thread_id=thread, run_id="run-1")
+                await emitter.emit(EventType.RUN_STARTED)
+                before = await collect_until(sub, lambda e: e.type is EventType.RUN_STARTED)
+                private_redis.freeze()
+                try:
+                    async with asyncio.timeout(5):  # durable in the log: Redis is not waited for
+                        for step in range(5):
+                            await emitter.emit(EventType.NODE_PROGRESS, payload={"step": step})
+                        await emitter.emit(EventType.RUN_COMPLETED)
+                        await gave_up.wait()
+                finally:
+                    private_redis.thaw()
+                after = await collect_until(sub, is_end)
+    finally:
+        private_redis.thaw()
+        await follower.aclose()
+        await publisher.aclose()
+    failed = [e for e in logs if e["event"] == "events.redis_publish_failed"]
+    assert failed and "TimeoutError" in failed[0]["error"]
+    assert [e.seq for e in before + after] == list(range(1, emitter.seq + 1))
+    assert [e.payload.get("step") for e in after[:-1]] == [0, 1, 2, 3, 4]
