@@ -488,10 +488,10 @@ class Engine:
             event_linger: At most how many seconds a node transition's event
                 waits, while the process is busy, to share a log write with the
                 next ones (default :data:`~sentient_graph.events.bus.DEFAULT_LINGER`,
-                20 ms; it goes at once when the process idles, and within
-                :data:`~sentient_graph.events.bus.FOLLOWED_LINGER`, at once, while
-                someone follows its thread): less cost per run against later
-                live delivery (BENCHMARKS.md).
+                20 ms; it goes as soon as the process idles, and at the writer's
+                next turn while someone follows its thread:
+                :data:`~sentient_graph.events.bus.FOLLOWED_LINGER`): less cost per
+                run against later live delivery (BENCHMARKS.md).
 
         Returns:
             An awaitable that is also an async context manager.

@@ -133,9 +133,8 @@ def new_redis_client(
     ``socket_timeout=None`` is for the publishing client, whose calls are
     bounded by :func:`bounded` instead: with a socket timeout, redis-py (on
     Python 3.11) sends each command through ``asyncio.wait_for``, which starts
-    a task for it, so the command leaves only at the event loop's next turn -
-    inside a busy graph run 0.9 ms later (p50), most of a node transition's
-    way to another process.
+    a task for it, so the command leaves only at the event loop's next turn:
+    inside a busy graph run, about 0.6 ms later (p50, BENCHMARKS.md).
     """
     redis_asyncio = redis_module()
     from redis.asyncio.retry import Retry

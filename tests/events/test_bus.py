@@ -304,9 +304,8 @@ async def test_while_busy_only_events_someone_follows_skip_the_linger(
                 assert (await anext(aiter(sub))).seq == 1
             with busy_process():
                 await alone.from_chunk("custom", {"node": "n"})
-                await asyncio.sleep(
-                    0.5
-                )  # a window where a followed event would go at once: it stays queued
+                # A window in which a followed event would have gone at once: it stays queued.
+                await asyncio.sleep(0.5)
                 assert [e.seq for e in await bus.log.replay(unwatched)] == [1]
                 await followed.from_chunk("custom", {"node": "n"})
                 async with asyncio.timeout(10):  # not an hour
