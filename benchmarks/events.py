@@ -352,7 +352,7 @@ async def run_with_events(
     emitter = RunEmitter(bus, thread_id=thread, run_id=uuid.uuid4().hex)
     await emitter.emit(EventType.RUN_STARTED, wait=False)  # as the engine's runner does
     async for item in graph.astream({"trail": []}, config, stream_mode=MODES):
-        await emitter.from_item(item)
+        await emitter.from_item_deferred(item)  # built by the writer, as in the engine
     await emitter.emit(EventType.RUN_COMPLETED)
     if flush:
         await bus.flush()

@@ -25,7 +25,15 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterator, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, fields
 from pathlib import Path
 from types import TracebackType
@@ -50,6 +58,7 @@ from sentient_graph.settings import redis_url_from_env
 
 if TYPE_CHECKING:
     from sentient_graph.events import Event, EventBus, RunEmitter
+    from sentient_graph.events.emitter import PendingEvent
 
 __all__ = [
     "CheckpointInfo",
@@ -302,7 +311,8 @@ class RunHandle:
         self.values: Any = None
         self.interrupts: list[dict[str, Any]] = []
         self.error: BaseException | None = None
-        self._events: list[Event] = []
+        # Built events, or events built when first read (PendingEvent).
+        self._events: list[Event | PendingEvent] = []
         self._changed = asyncio.Event()
         self._finished = False
         self._task: asyncio.Task[None] | None = None
@@ -310,7 +320,7 @@ class RunHandle:
     def __repr__(self) -> str:
         return f"RunHandle(thread_id={self.thread_id!r}, run_id={self.run_id!r}, status={self.status!r})"
 
-    def _add_events(self, events: list[Event]) -> None:
+    def _add_events(self, events: Sequence[Event | PendingEvent]) -> None:
         if events:
             self._events.extend(events)
             self._changed.set()
@@ -328,10 +338,13 @@ class RunHandle:
 
         Several consumers may iterate at once; each sees every event.
         """
+        from sentient_graph.events.emitter import PendingEvent
+
         index = 0
         while True:
             while index < len(self._events):
-                yield self._events[index]
+                item = self._events[index]
+                yield item.event if isinstance(item, PendingEvent) else item
                 index += 1
             if self._finished:
                 return
@@ -791,8 +804,9 @@ class Engine:
                         values = chunk
                     elif mode == "tasks" and isinstance(chunk, dict) and chunk.get("error"):
                         failing_node = chunk.get("name")
-                    emitted = await emitter.from_chunk(mode, chunk)
-                    node_interrupted |= any(e.type == EventType.INTERRUPTED for e in emitted)
+                    # Built when written or read: not between the graph's steps.
+                    emitted = await emitter.from_chunk_deferred(mode, chunk)
+                    node_interrupted |= any(e.type is EventType.INTERRUPTED for e in emitted)
                     handle._add_events(emitted)
             except asyncio.CancelledError:
                 handle.status = "cancelled"

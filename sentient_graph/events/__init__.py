@@ -24,7 +24,7 @@ from sentient_graph.events.bus import (
     channel_name,
     stream_name,
 )
-from sentient_graph.events.emitter import RunEmitter
+from sentient_graph.events.emitter import EventBatch, PendingEvent, RunEmitter
 from sentient_graph.events.log import EventLog, WrittenPage
 from sentient_graph.events.model import (
     TERMINAL_TYPES,
@@ -43,12 +43,14 @@ __all__ = [
     "TERMINAL_TYPES",
     "DeadLetter",
     "Event",
+    "EventBatch",
     "EventBus",
     "EventFilter",
     "EventHandler",
     "EventLog",
     "EventType",
     "HandlerRegistration",
+    "PendingEvent",
     "Priority",
     "RunEmitter",
     "Subscription",

@@ -29,6 +29,7 @@ import structlog
 
 from sentient_graph.db import AsyncConnection
 from sentient_graph.errors import ConfigError, RedisUnavailable
+from sentient_graph.events.emitter import EventBatch
 from sentient_graph.events.log import EventLog, WrittenPage, order_events
 from sentient_graph.events.model import (
     Event,
@@ -116,8 +117,9 @@ class _Marker:
 _RESYNC = _Marker("resync")
 _CLOSED = _Marker("closed")
 
-#: Events waiting to be written, and the future of the caller waiting for them (if any).
-_Write = tuple[list[Event], "asyncio.Future[None] | None"]
+#: Events waiting to be written (built, or a batch built when taken), and the
+#: future of the caller waiting for them (if any).
+_Write = tuple["list[Event] | EventBatch", "asyncio.Future[None] | None"]
 
 
 def _decode_entries(
@@ -677,15 +679,7 @@ class EventBus:
 
     async def publish_many(self, events: list[Event], *, wait: bool = True) -> None:
         """:meth:`publish` for several events."""
-        if self.log is None:
-            raise ConfigError(
-                "this EventBus was opened without a SurrealDB connection: it can follow, not publish"
-            )
-        if self._closed:
-            raise ConfigError("this EventBus is closed")
-        if self._write_error is not None:
-            error, self._write_error = self._write_error, None
-            raise error
+        self._check_publishable()
         for event in events:
             if event.seq < 1:
                 raise ValueError(
@@ -705,32 +699,62 @@ class EventBus:
                 self._settle_idle()
             await fut
             return
+        self._enqueue((list(events), fut), (event.thread_id for event in events))
+        if fut is not None:
+            await fut
+
+    def defer(self, batch: EventBatch) -> None:
+        """Queue a run's events that nobody awaits, as ``publish_many(wait=False)``
+        does, as one :class:`~sentient_graph.events.emitter.EventBatch`.
+
+        The batch is queued at its first call; events its emitter adds until the
+        writer takes it go with it, and are built then. The emitter calls this for
+        each event it adds, so that a failure surfaces as with ``publish_many``.
+        """
+        self._check_publishable()
+        if not batch.queued:
+            batch.queued = True
+            self._enqueue((batch, None), (batch.thread_id,))
+        elif self._lingering_long and self._followed((batch.thread_id,)):
+            self._write_wakeup.set()
+
+    def _check_publishable(self) -> None:
+        if self.log is None:
+            raise ConfigError(
+                "this EventBus was opened without a SurrealDB connection: it can follow, not publish"
+            )
+        if self._closed:
+            raise ConfigError("this EventBus is closed")
+        if self._write_error is not None:
+            error, self._write_error = self._write_error, None
+            raise error
+
+    def _enqueue(self, item: _Write, threads: Iterable[str]) -> None:
+        """Queue a write for the writer task; wake it if it must not linger over it."""
         queued_before = bool(self._writes)
         if not queued_before:
             self._first_queued = asyncio.get_running_loop().time()
-        self._writes.append((list(events), fut))
+        self._writes.append(item)
         self._writes_idle.clear()
         # The writer lingers over events nobody awaits; an awaited one, the first one
         # queued, or one of a followed thread while it lingers the long way, wakes it.
         if (
-            fut is not None
+            item[1] is not None
             or not queued_before
-            or (self._lingering_long and self._followed(events))
+            or (self._lingering_long and self._followed(threads))
         ):
             self._write_wakeup.set()
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_loop(), name="sentient-event-writer")
-        if fut is not None:
-            await fut
 
     def _settle_idle(self) -> None:
         if not self._writes and not self._write_lock.locked():
             self._writes_idle.set()
 
-    def _followed(self, events: Iterable[Event]) -> bool:
-        """Whether anyone follows a thread of ``events``: a subscription of this
+    def _followed(self, thread_ids: Iterable[str]) -> bool:
+        """Whether anyone follows one of these threads: a subscription of this
         bus, or a subscriber on Redis (:meth:`RedisOutbox.followed`)."""
-        threads = {event.thread_id for event in events}
+        threads = set(thread_ids)
         for sub in self._local_subs:
             if sub.filter.thread_id is None or sub.filter.thread_id in threads:
                 return True
@@ -782,12 +806,19 @@ class EventBus:
                 # Let a run queue what else it has ready (a LangGraph step yields
                 # several chunks at once): fewer, larger INSERTs. A caller that
                 # waits gets its write at once; a followed thread, soon.
-                await self._linger(
-                    self._followed(event for batch, _ in self._writes for event in batch)
-                )
+                await self._linger(self._followed(self._queued_threads()))
             items = self._take(_BATCH)
             async with self._write_lock:
                 await self._write(items, at_once=True)
+
+    def _queued_threads(self) -> set[str]:
+        threads: set[str] = set()
+        for batch, _ in self._writes:
+            if isinstance(batch, EventBatch):
+                threads.add(batch.thread_id)
+            else:
+                threads.update(event.thread_id for event in batch)
+        return threads
 
     def _take(self, limit: int) -> list[_Write]:
         items: list[_Write] = []
@@ -808,7 +839,11 @@ class EventBus:
         loop of awaited publishes still gives the loop its turns).
         """
         assert self.log is not None
-        events = [event for batch, _ in items for event in batch]
+        # Batches of events nobody awaits are built now, one after another.
+        built = [
+            (batch.take() if isinstance(batch, EventBatch) else batch, fut) for batch, fut in items
+        ]
+        events = [event for batch, _ in built for event in batch]
         failed: dict[int, BaseException] = {}
         written: list[WrittenPage] = []
         try:
@@ -825,17 +860,17 @@ class EventBus:
                         except Exception as one:
                             failed[id(event)] = one
         except asyncio.CancelledError:
-            for _, fut in items:
+            for _, fut in built:
                 if fut is not None and not fut.done():
                     fut.set_exception(
                         ConfigError("the EventBus closed before this event was written")
                     )
             raise
-        self._written(items, events, failed, written)
+        self._written(built, events, failed, written)
 
     def _written(
         self,
-        items: list[_Write],
+        items: list[tuple[list[Event], asyncio.Future[None] | None]],
         events: list[Event],
         failed: dict[int, BaseException],
         pages: list[WrittenPage],

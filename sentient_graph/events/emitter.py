@@ -22,7 +22,7 @@ import structlog
 
 from sentient_graph.events.model import Event, EventType, Priority, jsonable
 
-__all__ = ["DEFAULT_PRIORITIES", "EventPublisher", "RunEmitter"]
+__all__ = ["DEFAULT_PRIORITIES", "EventBatch", "EventPublisher", "PendingEvent", "RunEmitter"]
 
 log = structlog.get_logger(__name__)
 
@@ -40,12 +40,93 @@ DEFAULT_PRIORITIES: dict[EventType, Priority] = {
 
 class EventPublisher(Protocol):
     """What the emitter needs from a bus: :meth:`EventBus.publish_many`, which with
-    ``wait=False`` queues the events without suspending."""
+    ``wait=False`` queues the events without suspending. A bus that also has
+    ``defer(batch)`` (:meth:`EventBus.defer`) gets the events nobody awaits as an
+    :class:`EventBatch`, built when it writes them."""
 
     async def publish_many(self, events: list[Event], *, wait: bool = True) -> None: ...
 
 
+class PendingEvent:
+    """An event numbered and timed when it happened, built into an :class:`Event`
+    when first needed: by the bus's writer, or by whoever reads :attr:`event` first.
+
+    What :meth:`RunEmitter.from_chunk_deferred` returns. Inside a graph run,
+    building an event between two pieces of LangGraph's work cost 19 us an event
+    (every cache cold); the writer builds a run's events one after another
+    (BENCHMARKS.md, "Events: where the time goes").
+    """
+
+    __slots__ = (
+        "_built",
+        "_emitter",
+        "_extra",
+        "checkpoint_id",
+        "payload",
+        "seq",
+        "source",
+        "time",
+        "type",
+    )
+
+    def __init__(
+        self,
+        emitter: RunEmitter,
+        kind: EventType,
+        source: str | None,
+        payload: dict[str, Any],
+        seq: int,
+        checkpoint_id: str | None,
+        extra: dict[str, Any] | None,
+    ) -> None:
+        self._emitter = emitter
+        self.type = kind
+        self.source = source
+        self.payload = payload  # JSON-safe already
+        self.seq = seq
+        self.checkpoint_id = checkpoint_id
+        self._extra = extra  # target, priority, metadata: rarely set
+        self.time = time.time()
+        self._built: Event | None = None
+
+    @property
+    def event(self) -> Event:
+        """The event, built once."""
+        built = self._built
+        if built is None:
+            built = self._built = self._emitter._build(self)
+        return built
+
+    def __repr__(self) -> str:
+        return f"PendingEvent({self.type.value}, seq={self.seq}, built={self._built is not None})"
+
+
+class EventBatch:
+    """Consecutive events of one run that nobody awaits, queued with a bus as one item.
+
+    The emitter adds events until the bus's writer takes the batch; the writer
+    then builds them all (:meth:`take`).
+    """
+
+    __slots__ = ("pending", "queued", "taken", "thread_id")
+
+    def __init__(self, thread_id: str) -> None:
+        self.thread_id = thread_id
+        self.pending: list[PendingEvent] = []
+        self.queued = False
+        self.taken = False
+
+    def __len__(self) -> int:
+        return len(self.pending)
+
+    def take(self) -> list[Event]:
+        """Close the batch (later events start another) and build its events."""
+        self.taken = True
+        return [pending.event for pending in self.pending]
+
+
 _ID_MASK = (1 << 128) - 1
+_NO_EXTRA: dict[str, Any] = {}
 
 #: Events after which a node does not go on: the run waits until they are durable.
 _STOPPING = frozenset({EventType.NODE_FAILED, EventType.INTERRUPTED})
@@ -120,13 +201,15 @@ class RunEmitter:
         self._lock = asyncio.Lock()
         # task id -> (node name, monotonic start, namespace) for durations and progress sources.
         self._running: dict[str, tuple[str, float, tuple[str, ...]]] = {}
+        # The batch that events nobody awaits join, until the bus's writer takes it.
+        self._batch: EventBatch | None = None
 
     @property
     def seq(self) -> int:
         """The ``seq`` of the last event emitted (0 before the first)."""
         return self._seq
 
-    def _next(
+    def _record(
         self,
         kind: EventType,
         source: str | None,
@@ -137,33 +220,50 @@ class RunEmitter:
         checkpoint_id: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         trusted: bool = False,
-    ) -> Event:
-        """The next event of the run, numbered; its fields are made right here.
+    ) -> PendingEvent:
+        """The next event of the run, numbered and timed now, built later (:meth:`_build`).
 
         Payloads the emitter makes from LangGraph's task and checkpoint chunks
         hold only strings, numbers and lists of strings (``trusted``); any other
-        payload and all metadata are made JSON-safe as validation would.
+        payload is made JSON-safe now, as validation would, so that what a node
+        changes in it later is not what the event says.
         """
+        extra = None
+        if target is not None or priority is not None or metadata:
+            extra = {
+                "target": target,
+                "priority": Priority(priority) if priority is not None else None,
+                "metadata": metadata,
+            }
+        if not trusted:
+            payload = jsonable(payload)
         self._seq += 1
-        seq = self._seq
-        now = datetime.now(UTC)
-        extra = {**self.metadata, **metadata} if metadata else self.metadata
+        return PendingEvent(self, kind, source, payload, self._seq, checkpoint_id, extra)
+
+    def _build(self, pending: PendingEvent) -> Event:
+        """The :class:`Event` of ``pending``: every field made right here, no validation."""
+        extra = pending._extra or _NO_EXTRA
+        priority = extra.get("priority")
+        metadata = extra.get("metadata")
+        merged = {**self.metadata, **metadata} if metadata else self.metadata
+        now = datetime.fromtimestamp(pending.time, UTC)
+        kind = pending.type
         return Event._assemble(
             {
-                "event_id": f"{(self._id_base + seq) & _ID_MASK:032x}",
+                "event_id": f"{(self._id_base + pending.seq) & _ID_MASK:032x}",
                 "type": kind,
-                "source": source,
-                "target": target,
+                "source": pending.source,
+                "target": extra.get("target"),
                 "thread_id": self.thread_id,
                 "run_id": self.run_id,
-                "seq": seq,
-                "priority": Priority(priority)
+                "seq": pending.seq,
+                "priority": priority
                 if priority is not None
                 else DEFAULT_PRIORITIES.get(kind, Priority.NORMAL),
                 "correlation_id": self.correlation_id,
-                "checkpoint_id": checkpoint_id,
-                "payload": payload if trusted else jsonable(payload),
-                "metadata": jsonable(extra) if extra else {},
+                "checkpoint_id": pending.checkpoint_id,
+                "payload": pending.payload,
+                "metadata": jsonable(merged) if merged else {},
                 "timestamp": now,
                 "expires_at": now + self.ttl if self.ttl is not None else None,
             }
@@ -187,7 +287,7 @@ class RunEmitter:
         with the events after it, as stream chunks are (in order, durable before
         anyone sees it).
         """
-        return await self._publish(
+        pending = await self._publish(
             EventType(type),
             source,
             dict(payload or {}),
@@ -197,6 +297,7 @@ class RunEmitter:
             checkpoint_id=checkpoint_id,
             metadata=metadata,
         )
+        return pending.event
 
     async def _publish(
         self,
@@ -206,19 +307,33 @@ class RunEmitter:
         *,
         wait: bool,
         **fields: Any,
-    ) -> Event:
-        """Number the next event and hand it to the bus: one step under the lock, so
-        that seq order is log order."""
+    ) -> PendingEvent:
+        """Number the next event and hand it to the bus in one step, so that seq
+        order is log order.
+
+        An event nobody awaits joins the run's open :class:`EventBatch` (the bus
+        queues a batch once, at its first event). One that is awaited holds the
+        lock until it is durable (events numbered meanwhile wait for it) and
+        closes the batch, so that what comes after it queues behind it.
+        """
+        defer = getattr(self.bus, "defer", None)
         if not wait and not self._lock.locked():
-            # Queued without waiting, the bus does not suspend: numbering and handing
-            # over are one step already (and the lock cost a graph run 2 us an event).
-            event = self._next(kind, source, payload, **fields)
-            await self.bus.publish_many([event], wait=False)
-            return event
+            # The bus does not suspend here: numbering and handing over are one step.
+            pending = self._record(kind, source, payload, **fields)
+            if defer is None:
+                await self.bus.publish_many([pending.event], wait=False)
+                return pending
+            batch = self._batch
+            if batch is None or batch.taken:
+                batch = self._batch = EventBatch(self.thread_id)
+            batch.pending.append(pending)
+            defer(batch)
+            return pending
         async with self._lock:
-            event = self._next(kind, source, payload, **fields)
-            await self.bus.publish_many([event], wait=wait)
-        return event
+            self._batch = None
+            pending = self._record(kind, source, payload, **fields)
+            await self.bus.publish_many([pending.event], wait=wait)
+        return pending
 
     async def _wait_durable(self) -> None:
         wait = getattr(self.bus, "wait_durable", None)
@@ -235,12 +350,16 @@ class RunEmitter:
         Accepts ``(mode, chunk)`` (several stream modes) and
         ``(namespace, mode, chunk)`` (``subgraphs=True``).
         """
+        return [pending.event for pending in await self.from_item_deferred(item)]
+
+    async def from_item_deferred(self, item: tuple[Any, ...]) -> list[PendingEvent]:
+        """:meth:`from_chunk_deferred` for an ``astream`` item as it comes."""
         if len(item) == 3:
             namespace, mode, chunk = item
-            return await self.from_chunk(mode, chunk, namespace=namespace)
+            return await self.from_chunk_deferred(mode, chunk, namespace=namespace)
         if len(item) == 2:
             mode, chunk = item
-            return await self.from_chunk(mode, chunk)
+            return await self.from_chunk_deferred(mode, chunk)
         raise ValueError(f"not a LangGraph stream item: {item!r:.200}")
 
     async def from_chunk(
@@ -261,13 +380,27 @@ class RunEmitter:
 
         Other modes produce no event.
         """
+        pending = await self.from_chunk_deferred(mode, chunk, namespace=namespace)
+        return [p.event for p in pending]
+
+    async def from_chunk_deferred(
+        self, mode: str, chunk: Any, *, namespace: Sequence[str] = ()
+    ) -> list[PendingEvent]:
+        """:meth:`from_chunk`, with each event built only when first needed.
+
+        The events are numbered, timed and published as by :meth:`from_chunk`;
+        an event's fields are assembled when the bus writes it or when someone
+        reads :attr:`PendingEvent.event`, whichever comes first. The engine's
+        runner uses this: a run then pays for building its events in one go,
+        in the bus's writer, instead of between its steps.
+        """
         made = self._made(mode, chunk, tuple(namespace))
         if made is None:
             return []
         kind, source, payload, checkpoint_id, trusted = made
         if namespace:
             payload["namespace"] = list(namespace)
-        event = await self._publish(
+        pending = await self._publish(
             kind,
             source,
             payload,
@@ -275,7 +408,7 @@ class RunEmitter:
             checkpoint_id=checkpoint_id,
             trusted=trusted,
         )
-        return [event]
+        return [pending]
 
     def _made(self, mode: str, chunk: Any, namespace: tuple[str, ...]) -> _Made | None:
         """What the event of one chunk is made of: type, source, payload, checkpoint id, trusted."""

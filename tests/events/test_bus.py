@@ -7,6 +7,7 @@ import contextlib
 import threading
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from events_testkit import (
@@ -216,6 +217,44 @@ async def test_concurrent_emits_get_contiguous_seq(buses: Buses) -> None:
     assert [e.seq for e in seen] == list(range(1, 52))
 
 
+async def test_deferred_events_keep_their_order_around_awaited_ones(
+    buses: Buses, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Events from ``from_chunk_deferred`` are numbered at once and built when the writer
+    takes them: the log gets them in seq order, also when an awaited event is numbered
+    while the batch before it still waits, and the event a caller reads is the one that
+    was written."""
+    thread = _tid()
+    log = buses.publisher.log
+    assert log is not None
+    append_many = log.append_many
+    handed_to_log: list[int] = []
+
+    async def spy(events: list[Event], **kwargs: Any) -> Any:  # the real log, watched
+        handed_to_log.extend(e.seq for e in events if e.thread_id == thread)
+        return await append_many(events, **kwargs)
+
+    monkeypatch.setattr(log, "append_many", spy)
+    emitter = RunEmitter(buses.publisher, thread_id=thread, run_id="r")
+    first = await emitter.from_chunk_deferred("custom", {"node": "a", "step": 1})
+    assert [(p.seq, p.type, p.source) for p in first] == [(1, EventType.NODE_PROGRESS, "a")]
+    await asyncio.sleep(0)  # one loop turn: the writer takes up its linger over seq 1
+    awaited = asyncio.create_task(emitter.emit(EventType.CUSTOM, payload={"step": 2}))
+    await asyncio.sleep(0)  # one loop turn: the awaited event is numbered and queued
+    assert emitter.seq == 2
+    later = await emitter.from_chunk_deferred("custom", {"node": "a", "step": 3})
+    async with asyncio.timeout(10):
+        await awaited
+    await emitter.emit(EventType.RUN_COMPLETED)
+    async with buses.follower.subscribe(thread, after_seq=0) as sub:
+        seen = await collect_until(sub, is_end)
+    assert [(e.seq, e.payload.get("step")) for e in seen] == [(1, 1), (2, 2), (3, 3), (4, None)]
+    assert handed_to_log == [1, 2, 3, 4]  # written in seq order, not healed afterwards
+    logged = await buses.publisher.replay(thread)
+    assert logged == seen
+    assert [first[0].event, later[0].event] == [logged[0], logged[2]]
+
+
 async def test_follow_only_bus_cannot_publish_and_bad_redis_is_one_line(
     conn: AsyncConnection,
 ) -> None:
@@ -354,8 +393,10 @@ async def test_emitted_events_are_json_safe_whatever_nodes_and_callers_put_in(
         await bus.aclose()
 
 
-async def test_emitted_events_equal_validated_ones(conn: AsyncConnection) -> None:
-    """The emitter assembles events without validation: each must be what validation makes."""
+@pytest.mark.parametrize("deferred", [False, True], ids=["built-at-once", "deferred"])
+async def test_emitted_events_equal_validated_ones(conn: AsyncConnection, deferred: bool) -> None:
+    """The emitter assembles events without validation: each must be what validation makes,
+    whether built at once or when the writer takes them (as the engine's runner has them)."""
     bus = await EventBus.open(conn)
     try:
         thread = _tid()
@@ -363,8 +404,14 @@ async def test_emitted_events_equal_validated_ones(conn: AsyncConnection) -> Non
         emitter = RunEmitter(bus, thread_id=thread, run_id="r", metadata={"team": "a"})
         made = [await emitter.emit(EventType.RUN_STARTED, payload={"graph": "test"})]
         config = {"configurable": {"thread_id": thread}}
+        pending = []
         async for item in graph.astream({"trail": []}, config, stream_mode=MODES):
-            made += await emitter.from_item(item)
+            if deferred:
+                pending += await emitter.from_item_deferred(item)
+            else:
+                made += await emitter.from_item(item)
+        await bus.wait_durable()
+        made += [p.event for p in pending]
         made.append(await emitter.emit(EventType.RUN_COMPLETED, priority="critical"))
         assert {e.type for e in made} >= {
             EventType.NODE_STARTED,
