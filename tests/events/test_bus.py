@@ -26,7 +26,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, StateGraph
 
 from sentient_graph.db import AsyncConnection
-from sentient_graph.errors import ConfigError, RedisUnavailable
+from sentient_graph.errors import ConfigError, RedisUnavailable, StoreUnavailable
 from sentient_graph.events import (
     Event,
     EventBus,
@@ -253,6 +253,27 @@ async def test_deferred_events_keep_their_order_around_awaited_ones(
     logged = await buses.publisher.replay(thread)
     assert logged == seen
     assert [first[0].event, later[0].event] == [logged[0], logged[2]]
+
+
+async def test_a_deferred_event_the_log_refuses_fails_the_next_call(
+    conn: AsyncConnection,
+) -> None:
+    """Written behind the run, a refused event cannot fail its own call: the next call
+    of the run raises the log's error, and the log keeps what it had."""
+    bus = await EventBus.open(conn)
+    try:
+        thread = _tid()
+        first = RunEmitter(bus, thread_id=thread, run_id="r")
+        started = await first.emit(EventType.RUN_STARTED)
+        # A second emitter reusing the run id: its seq 1 is taken in the log.
+        again = RunEmitter(bus, thread_id=thread, run_id="r")
+        await again.from_chunk_deferred("custom", {"node": "n"})
+        await bus.wait_durable()
+        with pytest.raises(StoreUnavailable, match="already exists"):
+            await again.from_chunk_deferred("custom", {"node": "n"})
+        assert await bus.replay(thread) == [started]
+    finally:
+        await bus.aclose()
 
 
 async def test_follow_only_bus_cannot_publish_and_bad_redis_is_one_line(
