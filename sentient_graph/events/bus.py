@@ -92,9 +92,11 @@ DEFAULT_LINGER = 0.020
 #: nodes +4% instead of +15%) but transitions arrived in 3 ms (p50) instead of
 #: 1.3 ms, and over 5 ms at p99 (BENCHMARKS.md, "Events: where the time goes").
 FOLLOWED_LINGER = 0.0
-#: How often a lingering writer looks whether the process has gone idle. A timer
-#: of the event loop wakes an idle loop no sooner than 1 ms (epoll's resolution).
+#: How soon a lingering writer first looks whether the process has gone idle (a
+#: timer of the event loop wakes an idle loop no sooner than 1 ms: epoll's
+#: resolution); each look that finds it busy doubles the wait, up to the second.
 _IDLE_PROBE = 0.001
+_IDLE_PROBE_MAX = 0.004
 #: Idle: the process used less CPU time than this share of the wall time.
 _IDLE_SHARE = 0.3
 
@@ -484,9 +486,15 @@ class HandlerRegistration:
 class _IdleProbe:
     """Calls ``wake`` once the process idles or at ``deadline``, whichever comes first.
 
-    Every ``interval`` seconds a timer callback compares the process's CPU
-    time (all threads: nodes run in worker threads) with the wall time since
-    the last look; under ``_IDLE_SHARE`` of it means the process is waiting.
+    A timer callback compares the process's CPU time (all threads: nodes run in
+    worker threads) with the wall time since the last look; under
+    ``_IDLE_SHARE`` of it means the process is waiting. The first look comes
+    after ``interval`` seconds; while the process stays busy each next one
+    waits twice as long, up to ``_IDLE_PROBE_MAX``. A write is free only in a
+    wait longer than itself (0.3-0.5 ms inside a run): the idle moments of a
+    graph whose nodes wait 1-2 ms, which looks every millisecond caught, cost
+    such runs +11-12% in-process and +20% with Redis, against +4-5% and +7%
+    with the doubling (BENCHMARKS.md); a busy stretch also costs fewer looks.
     """
 
     __slots__ = ("_cpu", "_deadline", "_handle", "_interval", "_loop", "_start", "_wake")
@@ -517,6 +525,7 @@ class _IdleProbe:
             self._handle = None
             self._wake()
             return
+        self._interval = min(self._interval * 2, _IDLE_PROBE_MAX)
         self._arm(now)
 
     def cancel(self) -> None:
@@ -769,9 +778,10 @@ class EventBus:
         waits while the process works (a step being computed: more events are
         coming) and writes as soon as it would otherwise wait (the nodes are
         waiting on a model or a tool): the write then costs the run nothing.
-        "Busy" is measured by the process's CPU time over the last
-        ``_IDLE_PROBE`` seconds, by a timer callback (:class:`_IdleProbe`)
-        rather than a waiting task: a probe costs the run a few microseconds.
+        "Busy" is measured by the process's CPU time since the last look, by a
+        timer callback (:class:`_IdleProbe`, looking after 1 ms, then less
+        often while the process stays busy) rather than a waiting task: a look
+        costs the run a few microseconds.
         The oldest event is written at the latest :attr:`linger` seconds after
         it was queued, and at once when someone awaits an event. While someone
         follows a thread of the events (``followed``: a subscription of this

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import threading
 import uuid
 from collections.abc import Iterator
@@ -35,6 +36,7 @@ from sentient_graph.events import (
     Priority,
     RunEmitter,
 )
+from sentient_graph.events import bus as bus_module
 from sentient_graph.events.model import events_from_json
 
 
@@ -333,6 +335,34 @@ def busy_process() -> Iterator[None]:
     finally:
         stop.set()
         worker.join()
+
+
+async def test_the_idle_probe_looks_less_often_while_the_process_stays_busy() -> None:
+    """Looks every millisecond caught the 1-2 ms waits of a graph's nodes, too short for a
+    write to be free; while busy, each look waits twice as long as the last (up to 4 ms)."""
+    loop = asyncio.get_running_loop()
+    woken = asyncio.Event()
+    looks: list[float] = []
+
+    class CountedProbe(bus_module._IdleProbe):
+        __slots__ = ()
+
+        def _look(self) -> None:
+            looks.append(loop.time() - start)
+            super()._look()
+
+    start = loop.time()
+    CountedProbe(loop, start + 0.060, woken.set)
+    # Busy on the loop's own thread, in slices short enough for the probe's timers.
+    for _ in range(1_000_000):
+        if woken.is_set():
+            break
+        sum(range(2_000))
+        await asyncio.sleep(0)
+    # 1, 3, 7, 11, ... ms: at most 17 looks in 60 ms (60 looking every millisecond).
+    assert looks[-1] >= 0.060
+    assert len(looks) <= 17
+    assert all(b - a >= 0.0009 for a, b in itertools.pairwise(looks[:4]))
 
 
 @pytest.mark.parametrize("kind", ["inprocess", "redis"])
