@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -203,6 +203,7 @@ class RunEmitter:
         self._running: dict[str, tuple[str, float, tuple[str, ...]]] = {}
         # The batch that events nobody awaits join, until the bus's writer takes it.
         self._batch: EventBatch | None = None
+        self._defer: Callable[[EventBatch], None] | None = getattr(bus, "defer", None)
 
     @property
     def seq(self) -> int:
@@ -316,7 +317,7 @@ class RunEmitter:
         lock until it is durable (events numbered meanwhile wait for it) and
         closes the batch, so that what comes after it queues behind it.
         """
-        defer = getattr(self.bus, "defer", None)
+        defer = self._defer
         if not wait and not self._lock.locked():
             # The bus does not suspend here: numbering and handing over are one step.
             pending = self._record(kind, source, payload, **fields)

@@ -257,6 +257,26 @@ async def test_deferred_events_keep_their_order_around_awaited_ones(
     assert [first[0].event, later[0].event] == [logged[0], logged[2]]
 
 
+async def test_an_emitter_works_with_a_publisher_that_only_publishes() -> None:
+    """``EventPublisher`` asks only for ``publish_many``: without ``defer`` the emitter
+    hands each event over built, in seq order, awaited or not."""
+
+    class Collecting:
+        def __init__(self) -> None:
+            self.got: list[tuple[int, bool]] = []
+
+        async def publish_many(self, events: list[Event], *, wait: bool = True) -> None:
+            self.got += [(e.seq, wait) for e in events]
+
+    publisher = Collecting()
+    emitter = RunEmitter(publisher, thread_id="t", run_id="r")
+    await emitter.emit(EventType.RUN_STARTED, wait=False)
+    pending = await emitter.from_chunk_deferred("custom", {"node": "n"})
+    await emitter.emit(EventType.RUN_COMPLETED)
+    assert publisher.got == [(1, False), (2, False), (3, True)]
+    assert pending[0].event.seq == 2 and pending[0].event.source == "n"
+
+
 async def test_a_deferred_event_the_log_refuses_fails_the_next_call(
     conn: AsyncConnection,
 ) -> None:
