@@ -489,7 +489,7 @@ class _IdleProbe:
     A timer callback compares the process's CPU time (all threads: nodes run in
     worker threads) with the wall time since the last look; under
     ``_IDLE_SHARE`` of it means the process is waiting. The first look comes
-    after ``interval`` seconds; while the process stays busy each next one
+    after ``_IDLE_PROBE`` seconds; while the process stays busy each next one
     waits twice as long, up to ``_IDLE_PROBE_MAX``. A write is free only in a
     wait longer than itself (0.3-0.5 ms inside a run): the idle moments of a
     graph whose nodes wait 1-2 ms, which looks every millisecond caught, cost
@@ -504,12 +504,11 @@ class _IdleProbe:
         loop: asyncio.AbstractEventLoop,
         deadline: float,
         wake: Callable[[], None],
-        interval: float = _IDLE_PROBE,
     ) -> None:
         self._loop = loop
         self._deadline = deadline
         self._wake = wake
-        self._interval = interval
+        self._interval = _IDLE_PROBE
         self._handle: asyncio.TimerHandle | None = None
         self._arm(loop.time())
 
