@@ -876,6 +876,8 @@ class EventBus:
                     )
             raise
         self._written(built, events, failed, written)
+        if self._outbox is not None:
+            await self._outbox.send_now()
 
     def _written(
         self,

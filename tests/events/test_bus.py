@@ -592,3 +592,33 @@ async def test_subgraph_events_carry_their_namespace_and_inner_node(conn: AsyncC
         assert [e.seq for e in made] == list(range(1, len(made) + 1))
     finally:
         await bus.aclose()
+
+
+async def test_a_durable_event_leaves_for_redis_before_the_event_loop_turns(
+    conn: AsyncConnection, redis_url: str, prefix: str
+) -> None:
+    """Once the outbox waits for work, the writer sends the script call itself:
+    while the event loop is held (a blocking read here), the outbox task cannot
+    run, yet Redis gets the event."""
+    import redis
+
+    from sentient_graph.events.outbox import stream_name
+
+    thread = _tid()
+    bus = await EventBus.open(conn, redis_url=redis_url, prefix=prefix)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        emitter = RunEmitter(bus, thread_id=thread, run_id="r")
+        await emitter.emit(EventType.RUN_STARTED)
+        await bus.flush()  # connected, script loaded, the outbox waits for work
+        [(first, _)] = client.xrange(stream_name(prefix, thread))
+        await emitter.emit(EventType.NODE_STARTED, source="a")
+        # Waits for the next entry, blocking this thread (and the event loop): at most 5 s.
+        found = client.xread({stream_name(prefix, thread): first}, block=5000)
+        entries = [fields for _, stream in found for _, fields in stream]
+        assert [int(fields[b"s"]) for fields in entries] == [2]
+        assert events_from_json(entries[0][b"e"])[0].source == "a"
+        await bus.flush()
+    finally:
+        client.close()
+        await bus.aclose()

@@ -208,3 +208,33 @@ async def test_a_frozen_redis_costs_the_run_nothing_and_misses_no_event(
     assert failed and "TimeoutError" in failed[0]["error"]
     assert [e.seq for e in before + after] == list(range(1, emitter.seq + 1))
     assert [e.payload.get("step") for e in after[:-1]] == [0, 1, 2, 3, 4]
+
+
+async def test_a_redis_that_forgot_the_publish_script_gets_it_again(
+    conn: AsyncConnection, private_redis: RedisServer, prefix: str
+) -> None:
+    """``SCRIPT FLUSH`` (as a restart does): the next call meets NOSCRIPT, the
+    outbox loads the script again and the event goes out, once."""
+    import redis
+
+    thread = f"thread-{uuid.uuid4().hex[:8]}"
+    publisher = await EventBus.open(conn, redis_url=private_redis.url, prefix=prefix)
+    follower = await EventBus.open(None, redis_url=private_redis.url, prefix=prefix)
+    client = redis.Redis.from_url(private_redis.url)
+    try:
+        async with follower.subscribe(thread) as sub:
+            emitter = RunEmitter(publisher, thread_id=thread, run_id="run-1")
+            await emitter.emit(EventType.RUN_STARTED)
+            await publisher.flush()
+            assert client.script_flush()
+            await emitter.emit(EventType.RUN_COMPLETED)
+            async with asyncio.timeout(10):
+                await publisher.flush()
+            events = await collect_until(sub, is_end)
+        assert [e.seq for e in events] == [1, 2]
+        entries = client.xrange(outbox_module.stream_name(prefix, thread))
+        assert [int(fields[b"s"]) for _, fields in entries] == [1, 2]
+    finally:
+        client.close()
+        await follower.aclose()
+        await publisher.aclose()
