@@ -199,6 +199,12 @@ def _keep_recent(threads: OrderedDict[str, Any], thread_id: str) -> None:
 class RedisOutbox:
     """Durable events on their way to Redis, in the order they were written.
 
+    One script call at a time, on a connection of its own: the outbox task
+    sends each call and reads its reply; while it waits for work, the bus's
+    writer sends the next call itself (:meth:`send_now`), and the task reads
+    the reply. A restarted Redis that lost the script gets it again (NOSCRIPT);
+    one that lost a thread's stream gets it refilled from the log.
+
     Args:
         redis: the command client (:func:`new_redis_client` with
             ``socket_timeout=None``: its calls here are :func:`bounded`).
