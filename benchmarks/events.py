@@ -728,7 +728,7 @@ async def measure(args: argparse.Namespace) -> None:
     # The writer's linger trades cost per run against how soon events nobody follows are out.
     trade = []
     default_cost = next(g for g in graphs if g["saver"] == "surrealdb")
-    for linger in (0.0, 0.005, DEFAULT_LINGER, 0.050):
+    for linger in sorted({0.0, 0.005, 0.020, DEFAULT_LINGER, 0.100}):
         if linger == DEFAULT_LINGER:
             cost = default_cost
         else:

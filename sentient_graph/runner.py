@@ -501,7 +501,7 @@ class Engine:
             event_linger: At most how many seconds a node transition's event
                 waits, while the process is busy, to share a log write with the
                 next ones (default :data:`~sentient_graph.events.bus.DEFAULT_LINGER`,
-                20 ms; it goes as soon as the process idles, and at the writer's
+                50 ms; it goes as soon as the process idles, and at the writer's
                 next turn while someone follows its thread:
                 :data:`~sentient_graph.events.bus.FOLLOWED_LINGER`): less cost per
                 run against later live delivery (BENCHMARKS.md).

@@ -83,8 +83,12 @@ _BATCH = 512
 #: waits to share one log write with the ones after it; the writer goes at once
 #: when the process idles. A longer cap means fewer writes per run of busy graphs
 #: and later live delivery ("The writer's linger" in BENCHMARKS.md). Events that
-#: are awaited never linger.
-DEFAULT_LINGER = 0.020
+#: are awaited never linger. A write and its Redis call cost about 0.5 ms: a cap of
+#: L bounds their share of a busy stretch to 0.5 ms / L, 1% at 50 ms. With 20 ms,
+#: runs of no-op nodes (17-20 ms) made 2.2 writes each instead of 1.0, and cost
+#: 2 points more in-process and 3 more with Redis (BENCHMARKS.md); 50 ms is half
+#: of the "sub-100 ms propagation" the specs ask of live events.
+DEFAULT_LINGER = 0.050
 #: The cap instead, while someone follows the event's thread (a subscription of
 #: the bus, or a subscriber on Redis): live delivery comes first then, and the
 #: events go at the writer's next turn, with whatever else the run queued by then.
