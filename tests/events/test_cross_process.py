@@ -238,3 +238,35 @@ async def test_a_redis_that_forgot_the_publish_script_gets_it_again(
         client.close()
         await follower.aclose()
         await publisher.aclose()
+
+
+async def test_a_dropped_publishing_connection_loses_and_doubles_nothing(
+    conn: AsyncConnection, private_redis: RedisServer, prefix: str
+) -> None:
+    """Redis closes the outbox's idle connection (``CLIENT KILL``): the writer's next
+    call goes out on a dead socket, the outbox notices, reconnects and sends again;
+    the follower gets every event once."""
+    import redis
+
+    thread = f"thread-{uuid.uuid4().hex[:8]}"
+    publisher = await EventBus.open(conn, redis_url=private_redis.url, prefix=prefix)
+    follower = await EventBus.open(None, redis_url=private_redis.url, prefix=prefix)
+    client = redis.Redis.from_url(private_redis.url)
+    try:
+        async with follower.subscribe(thread) as sub:
+            emitter = RunEmitter(publisher, thread_id=thread, run_id="run-1")
+            await emitter.emit(EventType.RUN_STARTED)
+            await publisher.flush()
+            assert client.client_kill_filter(_type="normal") >= 1
+            for step in range(3):
+                await emitter.emit(EventType.NODE_PROGRESS, payload={"step": step})
+            await emitter.emit(EventType.RUN_COMPLETED)
+            async with asyncio.timeout(10):
+                await publisher.flush()
+            events = await collect_until(sub, is_end)
+        assert [e.seq for e in events] == [1, 2, 3, 4, 5]
+        assert [e.payload.get("step") for e in events[1:4]] == [0, 1, 2]
+    finally:
+        client.close()
+        await follower.aclose()
+        await publisher.aclose()
