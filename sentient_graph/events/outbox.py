@@ -173,7 +173,7 @@ async def bounded(call: Awaitable[T]) -> T:
 
 
 class _Call(NamedTuple):
-    """One publish script call: the events it carries, packed for the wire."""
+    """One publish script call: the events it carries and what its reply settles."""
 
     events: list[Event]
     live: bool
