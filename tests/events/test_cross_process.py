@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import uuid
-from collections.abc import MutableMapping
+from collections.abc import AsyncIterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 import structlog
 from events_testkit import RedisServer, collect_until, is_end, linear_graph, run_graph
 
 from sentient_graph.db import AsyncConnection
-from sentient_graph.events import Event, EventBus, EventType, RunEmitter
+from sentient_graph.events import Event, EventBus, EventType, RunEmitter, Subscription
 from sentient_graph.events import outbox as outbox_module
 
 FOLLOWER = Path(__file__).with_name("follower_process.py")
@@ -210,34 +212,42 @@ async def test_a_frozen_redis_costs_the_run_nothing_and_misses_no_event(
     assert [e.payload.get("step") for e in after[:-1]] == [0, 1, 2, 3, 4]
 
 
-async def test_a_redis_that_forgot_the_publish_script_gets_it_again(
-    conn: AsyncConnection, private_redis: RedisServer, prefix: str
-) -> None:
-    """``SCRIPT FLUSH`` (as a restart does): the next call meets NOSCRIPT, the
-    outbox loads the script again and the event goes out, once."""
-    import redis
-
+@contextlib.asynccontextmanager
+async def _run_on_redis(
+    conn: AsyncConnection, redis_url: str, prefix: str
+) -> AsyncIterator[tuple[EventBus, RunEmitter, Subscription, redis.Redis]]:
+    """A run whose ``run_started`` is on Redis, a follower of its thread, and a
+    plain client of that Redis, for a test to disturb the publishing side."""
     thread = f"thread-{uuid.uuid4().hex[:8]}"
-    publisher = await EventBus.open(conn, redis_url=private_redis.url, prefix=prefix)
-    follower = await EventBus.open(None, redis_url=private_redis.url, prefix=prefix)
-    client = redis.Redis.from_url(private_redis.url)
+    publisher = await EventBus.open(conn, redis_url=redis_url, prefix=prefix)
+    follower = await EventBus.open(None, redis_url=redis_url, prefix=prefix)
+    client = redis.Redis.from_url(redis_url)
     try:
         async with follower.subscribe(thread) as sub:
             emitter = RunEmitter(publisher, thread_id=thread, run_id="run-1")
             await emitter.emit(EventType.RUN_STARTED)
             await publisher.flush()
-            assert client.script_flush()
-            await emitter.emit(EventType.RUN_COMPLETED)
-            async with asyncio.timeout(10):
-                await publisher.flush()
-            events = await collect_until(sub, is_end)
-        assert [e.seq for e in events] == [1, 2]
-        entries = client.xrange(outbox_module.stream_name(prefix, thread))
-        assert [int(fields[b"s"]) for _, fields in entries] == [1, 2]
+            yield publisher, emitter, sub, client
     finally:
         client.close()
         await follower.aclose()
         await publisher.aclose()
+
+
+async def test_a_redis_that_forgot_the_publish_script_gets_it_again(
+    conn: AsyncConnection, private_redis: RedisServer, prefix: str
+) -> None:
+    """``SCRIPT FLUSH`` (as a restart does): the next call meets NOSCRIPT, the
+    outbox loads the script again and the event goes out, once."""
+    async with _run_on_redis(conn, private_redis.url, prefix) as (bus, emitter, sub, client):
+        assert client.script_flush()
+        await emitter.emit(EventType.RUN_COMPLETED)
+        async with asyncio.timeout(10):
+            await bus.flush()
+        events = await collect_until(sub, is_end)
+        entries = client.xrange(outbox_module.stream_name(prefix, emitter.thread_id))
+    assert [e.seq for e in events] == [1, 2]
+    assert [int(fields[b"s"]) for _, fields in entries or [] if fields] == [1, 2]
 
 
 async def test_a_dropped_publishing_connection_loses_and_doubles_nothing(
@@ -246,27 +256,13 @@ async def test_a_dropped_publishing_connection_loses_and_doubles_nothing(
     """Redis closes the outbox's idle connection (``CLIENT KILL``): the writer's next
     call goes out on a dead socket, the outbox notices, reconnects and sends again;
     the follower gets every event once."""
-    import redis
-
-    thread = f"thread-{uuid.uuid4().hex[:8]}"
-    publisher = await EventBus.open(conn, redis_url=private_redis.url, prefix=prefix)
-    follower = await EventBus.open(None, redis_url=private_redis.url, prefix=prefix)
-    client = redis.Redis.from_url(private_redis.url)
-    try:
-        async with follower.subscribe(thread) as sub:
-            emitter = RunEmitter(publisher, thread_id=thread, run_id="run-1")
-            await emitter.emit(EventType.RUN_STARTED)
-            await publisher.flush()
-            assert client.client_kill_filter(_type="normal") >= 1
-            for step in range(3):
-                await emitter.emit(EventType.NODE_PROGRESS, payload={"step": step})
-            await emitter.emit(EventType.RUN_COMPLETED)
-            async with asyncio.timeout(10):
-                await publisher.flush()
-            events = await collect_until(sub, is_end)
-        assert [e.seq for e in events] == [1, 2, 3, 4, 5]
-        assert [e.payload.get("step") for e in events[1:4]] == [0, 1, 2]
-    finally:
-        client.close()
-        await follower.aclose()
-        await publisher.aclose()
+    async with _run_on_redis(conn, private_redis.url, prefix) as (bus, emitter, sub, client):
+        assert client.client_kill_filter(_type="normal") >= 1
+        for step in range(3):
+            await emitter.emit(EventType.NODE_PROGRESS, payload={"step": step})
+        await emitter.emit(EventType.RUN_COMPLETED)
+        async with asyncio.timeout(10):
+            await bus.flush()
+        events = await collect_until(sub, is_end)
+    assert [e.seq for e in events] == [1, 2, 3, 4, 5]
+    assert [e.payload.get("step") for e in events[1:4]] == [0, 1, 2]
