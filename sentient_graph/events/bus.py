@@ -98,9 +98,11 @@ DEFAULT_LINGER = 0.050
 FOLLOWED_LINGER = 0.0
 #: How soon a lingering writer first looks whether the process has gone idle (a
 #: timer of the event loop wakes an idle loop no sooner than 1 ms: epoll's
-#: resolution); each look that finds it busy doubles the wait, up to the second.
+#: resolution); each look that finds it busy doubles the wait, up to ``_IDLE_PROBE_MAX``.
 _IDLE_PROBE = 0.001
 _IDLE_PROBE_MAX = 0.004
+#: Entries of a thread's Redis stream read per request.
+_STREAM_PAGE = 1000
 #: Idle: the process used less CPU time than this share of the wall time.
 _IDLE_SHARE = 0.3
 
@@ -959,18 +961,22 @@ class EventBus:
                 keys += [key.decode() if isinstance(key, bytes) else key for key in found]
             keys = list(dict.fromkeys(keys))  # SCAN may return a key twice
         events: list[Event] = []
-        for key in keys:
-            start: Any = "-"
-            while True:
-                entries = await bounded(self._redis.xrange(key, min=start, max="+", count=1000))
-                if not entries:
-                    break
+        # Every stream's next page in one round trip: a follower of every thread
+        # asks once per page, not once per thread.
+        starts: dict[str, Any] = dict.fromkeys(keys, "-")
+        while starts:
+            pipe = self._redis.pipeline(transaction=False)
+            for key, start in starts.items():
+                pipe.xrange(key, min=start, max="+", count=_STREAM_PAGE)
+            pages = await bounded(pipe.execute())
+            for key, entries in zip(list(starts), pages, strict=True):
                 events += _decode_entries(entries, floors, default_floor)
+                if len(entries) < _STREAM_PAGE:
+                    del starts[key]
+                    continue
                 last_id = entries[-1][0]
                 last = last_id.decode() if isinstance(last_id, bytes) else str(last_id)
-                start = "(" + last
-                if len(entries) < 1000:
-                    break
+                starts[key] = "(" + last
         if run_id is not None:
             events = [e for e in events if e.run_id == run_id]
         # A reseeded stream may hold an event twice: keep one per (run, seq).

@@ -237,12 +237,32 @@ async def test_deferred_events_keep_their_order_around_awaited_ones(
         return await append_many(events, **kwargs)
 
     monkeypatch.setattr(log, "append_many", spy)
+    lingering = asyncio.Event()  # the writer holds seq 1, waiting for the process to idle
+
+    class WatchedProbe(bus_module._IdleProbe):
+        __slots__ = ()
+
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)
+            lingering.set()
+
+    monkeypatch.setattr(bus_module, "_IdleProbe", WatchedProbe)
+    publish_many = buses.publisher.publish_many
+    queued = asyncio.Event()  # the awaited event is numbered and handed to the bus
+
+    async def handed(events: list[Event], *, wait: bool = True) -> None:
+        queued.set()
+        await publish_many(events, wait=wait)
+
+    monkeypatch.setattr(buses.publisher, "publish_many", handed)
     emitter = RunEmitter(buses.publisher, thread_id=thread, run_id="r")
     first = await emitter.from_chunk_deferred("custom", {"node": "a", "step": 1})
     assert [(p.seq, p.type, p.source) for p in first] == [(1, EventType.NODE_PROGRESS, "a")]
-    await asyncio.sleep(0)  # one loop turn: the writer takes up its linger over seq 1
+    async with asyncio.timeout(10):
+        await lingering.wait()
     awaited = asyncio.create_task(emitter.emit(EventType.CUSTOM, payload={"step": 2}))
-    await asyncio.sleep(0)  # one loop turn: the awaited event is numbered and queued
+    async with asyncio.timeout(10):
+        await queued.wait()
     assert emitter.seq == 2
     later = await emitter.from_chunk_deferred("custom", {"node": "a", "step": 3})
     async with asyncio.timeout(10):
@@ -622,3 +642,35 @@ async def test_a_durable_event_leaves_for_redis_before_the_event_loop_turns(
     finally:
         client.close()
         await bus.aclose()
+
+
+async def test_a_follow_only_bus_reads_every_threads_stream_a_page_at_a_time(
+    conn: AsyncConnection, redis_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the log, history comes from the Redis streams: every event of every
+    thread once, in order, with one request per page for all threads together."""
+    monkeypatch.setattr(bus_module, "_STREAM_PAGE", 2)
+    publisher = await EventBus.open(conn, redis_url=redis_url, prefix=prefix)
+    follower = await EventBus.open(None, redis_url=redis_url, prefix=prefix)
+    try:
+        for thread in (_tid(), _tid(), _tid()):
+            emitter = RunEmitter(publisher, thread_id=thread, run_id=f"run-of-{thread}")
+            for step in range(5):  # five stream entries: pages of 2, 2 and 1
+                await emitter.emit(EventType.CUSTOM, payload={"step": step})
+                await publisher.flush()
+        assert follower._redis is not None
+        pipeline = follower._redis.pipeline
+        requests = 0
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            nonlocal requests
+            requests += 1
+            return pipeline(*args, **kwargs)
+
+        monkeypatch.setattr(follower._redis, "pipeline", counted)
+        assert await follower.replay() == await publisher.replay()
+        assert len(await follower.replay()) == 15
+        assert requests == 6  # three pages, twice
+    finally:
+        await follower.aclose()
+        await publisher.aclose()
