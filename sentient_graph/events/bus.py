@@ -91,7 +91,8 @@ _BATCH = 512
 DEFAULT_LINGER = 0.050
 #: The cap instead, while someone follows the event's thread (a subscription of
 #: the bus, or a subscriber on Redis): live delivery comes first then, and the
-#: events go at the writer's next turn, with whatever else the run queued by then.
+#: events go at the writer's next turn, with whatever else the run queued by then;
+#: a node start goes sooner still, from the emitter's own task (:meth:`EventBus.defer`).
 #: A 2 ms cap made such runs cheaper (no-op nodes +38% instead of +55%, 5 ms
 #: nodes +4% instead of +15%) but transitions arrived in 3 ms (p50) instead of
 #: 1.3 ms, and over 5 ms at p99 (BENCHMARKS.md, "Events: where the time goes").
@@ -592,6 +593,8 @@ class EventBus:
         self._first_queued = 0.0
         # The writer lingers for events nobody follows (up to ``linger``).
         self._lingering_long = False
+        # A publisher wrote a followed node start in its own task since the loop last turned.
+        self._wrote_this_turn = False
         # Durable events on their way to Redis (with a Redis URL only).
         self._outbox: RedisOutbox | None = None
         self._closed = False
@@ -717,13 +720,22 @@ class EventBus:
         if fut is not None:
             await fut
 
-    def defer(self, batch: EventBatch) -> None:
+    def defer(self, batch: EventBatch) -> Awaitable[None] | None:
         """Queue a run's events that nobody awaits, as ``publish_many(wait=False)``
         does, as one :class:`~sentient_graph.events.emitter.EventBatch`.
 
         The batch is queued at its first call; events its emitter adds until the
         writer takes it go with it, and are built then. The emitter calls this for
         each event it adds, so that a failure surfaces as with ``publish_many``.
+
+        Returns ``None``, or, when the caller should write now, an awaitable that
+        does: the last event added is ``node_started`` and someone follows the
+        thread. A node may then run for long, and the graph's work queued on the
+        event loop (the checkpointer's commit, the node's first steps) would
+        otherwise go first; the ``node_completed`` and ``checkpoint_saved`` made
+        just before it go in the same write. At most one such write per turn of
+        the event loop: the other starts of a step that fans out go together,
+        at the writer's next turn.
         """
         self._check_publishable()
         if not batch.queued:
@@ -731,6 +743,30 @@ class EventBus:
             self._enqueue((batch, None), (batch.thread_id,))
         elif self._lingering_long and self._followed((batch.thread_id,)):
             self._write_wakeup.set()
+        if (
+            batch.pending[-1].type is EventType.NODE_STARTED
+            and not self._wrote_this_turn
+            and self._followed((batch.thread_id,))
+        ):
+            return self._write_now()
+        return None
+
+    async def _write_now(self) -> None:
+        """What :meth:`defer` returns: write what is queued, in the caller's task.
+
+        Only when the writer is idle and nobody awaits a queued write (then the
+        writer task is on its way anyway).
+        """
+        if self._write_lock.locked() or any(fut is not None for _, fut in self._writes):
+            return
+        self._wrote_this_turn = True
+        asyncio.get_running_loop().call_soon(self._next_turn)
+        async with self._write_lock:
+            await self._write(self._take(_BATCH), at_once=True)
+        self._settle_idle()
+
+    def _next_turn(self) -> None:
+        self._wrote_this_turn = False
 
     def _check_publishable(self) -> None:
         if self.log is None:
@@ -823,6 +859,8 @@ class EventBus:
                 # waits gets its write at once; a followed thread, soon.
                 await self._linger(self._followed(self._queued_threads()))
             items = self._take(_BATCH)
+            if not items:
+                continue  # a publisher wrote them meanwhile (:meth:`_write_now`)
             async with self._write_lock:
                 await self._write(items, at_once=True)
 

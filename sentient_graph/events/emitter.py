@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -42,7 +42,8 @@ class EventPublisher(Protocol):
     """What the emitter needs from a bus: :meth:`EventBus.publish_many`, which with
     ``wait=False`` queues the events without suspending. A bus that also has
     ``defer(batch)`` (:meth:`EventBus.defer`) gets the events nobody awaits as an
-    :class:`EventBatch`, built when it writes them."""
+    :class:`EventBatch`, built when it writes them; when ``defer`` returns an
+    awaitable (a node start someone follows), the emitter awaits it."""
 
     async def publish_many(self, events: list[Event], *, wait: bool = True) -> None: ...
 
@@ -203,7 +204,9 @@ class RunEmitter:
         self._running: dict[str, tuple[str, float, tuple[str, ...]]] = {}
         # The batch that events nobody awaits join, until the bus's writer takes it.
         self._batch: EventBatch | None = None
-        self._defer: Callable[[EventBatch], None] | None = getattr(bus, "defer", None)
+        self._defer: Callable[[EventBatch], Awaitable[None] | None] | None = getattr(
+            bus, "defer", None
+        )
 
     @property
     def seq(self) -> int:
@@ -328,7 +331,9 @@ class RunEmitter:
             if batch is None or batch.taken:
                 batch = self._batch = EventBatch(self.thread_id)
             batch.pending.append(pending)
-            defer(batch)
+            now = defer(batch)
+            if now is not None:
+                await now
             return pending
         async with self._lock:
             self._batch = None

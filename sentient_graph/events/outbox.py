@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import itertools
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
@@ -51,6 +52,8 @@ REDIS_TIMEOUT = 5.0
 
 #: Events per script call.
 _SEND_BATCH = 512
+#: Script calls sent on the outbox's connection before the first one's reply is read.
+_MAX_ON_WIRE = 4
 #: Threads whose published runs and followers the outbox remembers (most recent).
 _THREADS_KEPT = 1024
 # Publishing a batch is one call, not a pipeline of XADD, PUBLISH and EXPIRE per
@@ -199,11 +202,12 @@ def _keep_recent(threads: OrderedDict[str, Any], thread_id: str) -> None:
 class RedisOutbox:
     """Durable events on their way to Redis, in the order they were written.
 
-    One script call at a time, on a connection of its own: the outbox task
-    sends each call and reads its reply; while it waits for work, the bus's
-    writer sends the next call itself (:meth:`send_now`), and the task reads
-    the reply. A restarted Redis that lost the script gets it again (NOSCRIPT);
-    one that lost a thread's stream gets it refilled from the log.
+    Script calls go on a connection of their own, in order: the bus's writer
+    sends each call itself right after the log write (:meth:`send_now`), up to
+    :data:`_MAX_ON_WIRE` calls before the first reply is read, and the outbox
+    task reads the replies; the task sends what the writer did not (a backlog,
+    after a failure). A restarted Redis that lost the script gets it again
+    (NOSCRIPT); one that lost a thread's stream gets it refilled from the log.
 
     Args:
         redis: the command client (:func:`new_redis_client` with
@@ -246,14 +250,18 @@ class RedisOutbox:
         # anyone heard the last message of any thread (for threads not sent yet).
         self._heard: OrderedDict[str, int] = OrderedDict()
         self._anyone = False
-        # The outbox's own connection: one script call at a time, its reply read
-        # by the outbox task. While that task waits for work (``_parked``), the
-        # writer sends the next call itself (:meth:`send_now`): no task switch
-        # between an event being durable and its bytes leaving.
+        # The outbox's own connection. The writer sends calls on it itself
+        # (:meth:`send_now`): no task switch between an event being durable and
+        # its bytes leaving; the outbox task reads the replies.
         self._conn: AbstractConnection | None = None
         self._needs_script = True  # loaded before the first call, and after a NOSCRIPT
-        self._parked = False
-        self._on_wire: _Call | None = None
+        # Calls sent on that connection whose replies are unread, oldest first;
+        # they carry the first ``_wired`` events of the outbox.
+        self._on_wire: deque[_Call] = deque()
+        self._wired = 0
+        # The task makes a call that is not in ``_on_wire`` (loading the script,
+        # refilling streams) or recovers from a failure: nobody else sends.
+        self._exclusive = True
 
     async def drained(self) -> None:
         """Wait until every event added so far is on Redis."""
@@ -292,6 +300,7 @@ class RedisOutbox:
         if overflow > 0:
             for _ in range(overflow):
                 self._outbox.popleft()
+            self._wired -= min(overflow, self._wired)  # what calls on the wire carried
             self._page_json.clear()  # bounded by what the outbox holds
             log.error(
                 "events.outbox_full",
@@ -304,26 +313,27 @@ class RedisOutbox:
             self._flusher = asyncio.create_task(self._flush_loop(), name="sentient-event-outbox")
 
     async def send_now(self) -> None:
-        """Send what was just added, from the caller's task, if the outbox task waits for work.
+        """Send what was just added, from the caller's task, as one call.
 
         The writer calls this right after :meth:`add`: the script call's bytes leave
         before the event loop turns, instead of after the outbox task's turn
-        behind the graph's queued work (0.17 ms p50 inside a run, BENCHMARKS.md).
-        The outbox task reads the reply. Sending never waits on Redis: only a
-        connection with no call on it is used, so its buffers are empty.
+        behind the graph's queued work (0.17 ms p50 inside a run, BENCHMARKS.md),
+        also while earlier calls wait for their replies, which the outbox task
+        reads in order. Not while the task recovers from a failure, makes a call
+        of its own, or has :data:`_MAX_ON_WIRE` calls unanswered: it then sends
+        the events itself. A send waits on Redis only once the socket's buffers
+        are full (a hung Redis, large calls), and at most :data:`REDIS_TIMEOUT`.
         """
-        if not self._parked or len(self._outbox) > _SEND_BATCH:
+        unsent = len(self._outbox) - self._wired
+        if self._exclusive or not 0 < unsent <= _SEND_BATCH or len(self._on_wire) >= _MAX_ON_WIRE:
             return
         conn = self._conn
         if conn is None or not conn.is_connected:
             return
-        self._parked = False
-        call = self._call(list(self._outbox), live=True)
         try:
-            await bounded(_put(conn, call))
+            await bounded(self._put_next(conn))
         except redis_errors():
             return  # redis-py dropped the connection; the outbox task sends again
-        self._on_wire = call
 
     async def _flush_loop(self) -> None:
         errors = redis_errors()
@@ -334,34 +344,38 @@ class RedisOutbox:
                 self._page_json.clear()
                 self._drained.set()
                 self._wakeup.clear()
-                self._parked = failures == 0
                 await self._wakeup.wait()
-                self._parked = False
                 continue
             try:
-                if self._needs_script:
-                    await bounded(self.redis.script_load(_PUBLISH_SCRIPT))
-                    self._needs_script = False
-                if self._needs_reseed:
-                    await self._reseed()
-                    self._needs_reseed = False
-                call, self._on_wire = self._on_wire, None
-                if call is None:
-                    batch = [self._outbox[i] for i in range(min(_SEND_BATCH, len(self._outbox)))]
-                    call = self._call(batch, live=True)
-                    await self._send(call)
-                else:
-                    await self._settle(call, await bounded(self._reply()))
+                if not self._on_wire:
+                    self._exclusive = True
+                    if self._needs_script:
+                        await bounded(self.redis.script_load(_PUBLISH_SCRIPT))
+                        self._needs_script = False
+                    if self._needs_reseed:
+                        await self._reseed()
+                        self._needs_reseed = False
+                    self._exclusive = False
+                    await bounded(self._put_next(await self._connection()))
+                replies = await bounded(self._reply())
+                call = self._on_wire.popleft()
+                for sent in call.events:
+                    # An overflow may have dropped events meanwhile: pop by identity.
+                    if self._outbox and self._outbox[0] is sent:
+                        self._outbox.popleft()
+                        self._wired -= 1
+                await self._settle(call, replies)
             except asyncio.CancelledError:
                 raise
             except no_script_error():
                 # A restarted Redis lost the script: nothing ran; load it, send again.
                 self._needs_script = True
+                await self._lose_wire(drop=len(self._on_wire) > 1)
                 continue
             except errors as exc:
                 failures += 1
                 self._needs_reseed = True
-                await self._drop_connection()
+                await self._lose_wire(drop=True)
                 if failures == 1:
                     log.warning(
                         "events.redis_publish_failed",
@@ -375,10 +389,6 @@ class RedisOutbox:
                 log.info("events.redis_publish_resumed", after_failures=failures)
             failures = 0
             delay = BACKOFF_START
-            for sent in call.events:
-                # An overflow may have dropped events meanwhile: pop by identity.
-                if self._outbox and self._outbox[0] is sent:
-                    self._outbox.popleft()
 
     async def _connection(self) -> AbstractConnection:
         if self._conn is None:
@@ -391,6 +401,24 @@ class RedisOutbox:
         if self._conn is not None:
             with contextlib.suppress(Exception):
                 await self._conn.disconnect(nowait=True)
+
+    async def _put_next(self, conn: AbstractConnection) -> None:
+        """Send the outbox's next events that no call carries yet, as one call."""
+        batch = list(itertools.islice(self._outbox, self._wired, self._wired + _SEND_BATCH))
+        call = self._call(batch, live=True)
+        # Registered before its bytes leave: a reply may come before ``_put`` returns.
+        self._on_wire.append(call)
+        self._wired += len(batch)
+        await _put(conn, call)
+
+    async def _lose_wire(self, *, drop: bool) -> None:
+        """Forget the calls on the wire (their events go again); ``drop``: a reply
+        may be half read or still coming, so the next call reconnects."""
+        self._on_wire.clear()
+        self._wired = 0
+        self._exclusive = True
+        if drop:
+            await self._drop_connection()
 
     async def _reply(self) -> Any:
         conn = await self._connection()
@@ -434,8 +462,17 @@ class RedisOutbox:
                 self._hear(thread_id, int(heard))
         for thread_id, run_id in call.runs:
             self._remember(thread_id, run_id)
+        if not lost:
+            return
+        if self._on_wire:
+            # Refilling needs the connection to itself: the later calls go again after it.
+            self._needs_reseed = True
+            await self._lose_wire(drop=True)
+            return
+        self._exclusive = True
         for thread_id in sorted(lost):
             await self._reseed_thread(thread_id)
+        self._exclusive = False
 
     def _json_of(self, events: list[Event]) -> str:
         """The JSON array of a run's consecutive events: the log's pages when they tile

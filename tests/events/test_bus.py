@@ -461,6 +461,57 @@ async def test_while_busy_only_events_someone_follows_skip_the_linger(
         await bus.aclose()
 
 
+async def test_a_followed_node_start_is_written_before_the_event_loop_turns(
+    conn: AsyncConnection,
+) -> None:
+    """A node start of a thread someone follows is durable once the emitter returns,
+    with what was queued before it; at most one such write per turn of the event
+    loop (the other starts of a fan-out go at the writer's next turn); a start
+    nobody follows waits for the writer."""
+    bus = await EventBus.open(conn, linger=3600)
+
+    def durable(thread: str) -> list[int]:
+        """The thread's seqs in the log, read without giving the event loop a turn."""
+        rows = conn.query_now(
+            "SELECT VALUE json FROM event:[$thread, NONE]..[$thread, ..]", {"thread": thread}
+        )
+        assert rows is not None
+        return sorted(event.seq for page in rows[0] for event in events_from_json(page))
+
+    def start(node: str) -> dict[str, Any]:
+        return {"id": f"task-{node}", "name": node, "input": {}, "triggers": (f"branch:to:{node}",)}
+
+    try:
+        watched, unwatched = _tid(), _tid()
+        followed = RunEmitter(bus, thread_id=watched, run_id="r")
+        alone = RunEmitter(bus, thread_id=unwatched, run_id="r")
+        async with bus.subscribe(watched) as sub:
+            # From here to the end of the fan-out, nothing suspends: one loop turn.
+            await alone.from_chunk_deferred("tasks", start("x"))
+            assert durable(unwatched) == []
+            await followed.from_chunk_deferred("tasks", {**start("a"), "result": {"k": 1}})
+            assert durable(watched) == []  # a node's end waits for what comes next
+            await followed.from_chunk_deferred("tasks", start("b"))
+            assert durable(watched) == [1, 2]
+            assert durable(unwatched) == [1]  # queued before it: the same write
+            await followed.from_chunk_deferred("tasks", start("c"))  # b's sibling
+            assert durable(watched) == [1, 2]
+            async with asyncio.timeout(10):
+                await bus.wait_durable()
+            assert durable(watched) == [1, 2, 3]
+            await followed.from_chunk_deferred("tasks", start("d"))  # a later turn
+            assert durable(watched) == [1, 2, 3, 4]
+            arrived = await collect_until(sub, lambda e: e.seq == 4)
+        assert [(e.seq, e.type, e.source) for e in arrived] == [
+            (1, EventType.NODE_COMPLETED, "a"),
+            (2, EventType.NODE_STARTED, "b"),
+            (3, EventType.NODE_STARTED, "c"),
+            (4, EventType.NODE_STARTED, "d"),
+        ]
+    finally:
+        await bus.aclose()
+
+
 async def test_emitted_events_are_json_safe_whatever_nodes_and_callers_put_in(
     conn: AsyncConnection,
 ) -> None:

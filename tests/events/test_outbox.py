@@ -1,0 +1,135 @@
+"""The Redis outbox on its own: calls that leave before earlier replies are read, and
+what happens to them when the connection or the script is lost on the way."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+
+import redis
+from events_testkit import RedisServer, collect_until
+
+from sentient_graph.events import Event, EventBus, EventType
+from sentient_graph.events.model import events_from_json
+from sentient_graph.events.outbox import RedisOutbox, new_redis_client, stream_name
+
+
+def _events(thread: str, seqs: range) -> list[Event]:
+    return [
+        Event(type=EventType.CUSTOM, thread_id=thread, run_id="r", seq=seq, payload={"n": seq})
+        for seq in seqs
+    ]
+
+
+@contextlib.asynccontextmanager
+async def _idle_outbox(redis_url: str, prefix: str, thread: str) -> AsyncIterator[RedisOutbox]:
+    """An outbox that has sent seq 1 (script loaded, connected) and waits for work."""
+    client = new_redis_client(redis_url, socket_timeout=None)
+    outbox = RedisOutbox(
+        client, prefix=prefix, stream_maxlen=100, stream_ttl=60, max_outbox=1000, log=None
+    )
+    try:
+        outbox.add(_events(thread, range(1, 2)), [])
+        async with asyncio.timeout(10):
+            await outbox.drained()
+        yield outbox
+    finally:
+        await outbox.aclose(flush_timeout=1.0)
+        await client.aclose()
+
+
+async def _send_one_call_each(outbox: RedisOutbox, events: list[Event]) -> None:
+    """One call per event, sent from this task without a turn of the event loop,
+    so the outbox task reads no reply in between."""
+    for event in events:
+        outbox.add([event], [])
+        await outbox.send_now()
+
+
+def _stream_seqs(client: redis.Redis, prefix: str, thread: str) -> list[int]:
+    """Every event's seq in the thread's stream, entry by entry (an entry holds a call's events)."""
+    return [
+        event.seq
+        for _, fields in client.xrange(stream_name(prefix, thread))
+        for event in events_from_json(fields[b"e"])
+    ]
+
+
+async def test_calls_leave_while_earlier_ones_wait_for_their_replies(
+    redis_url: str, prefix: str
+) -> None:
+    """Three calls sent one after another, before any reply is read: while this
+    thread blocks the event loop, Redis has all three."""
+    thread = f"thread-{uuid.uuid4().hex[:8]}"
+    plain = redis.Redis.from_url(redis_url)
+    try:
+        async with _idle_outbox(redis_url, prefix, thread) as outbox:
+            [(first, _)] = plain.xrange(stream_name(prefix, thread))
+            await _send_one_call_each(outbox, _events(thread, range(2, 5)))
+            seen: list[int] = []
+            last = first
+            while len(seen) < 3:  # blocks the event loop: the outbox task cannot send
+                found = plain.xread({stream_name(prefix, thread): last}, block=5000)
+                assert found, f"Redis got only seq {seen} while the event loop was held"
+                for _, entries in found:
+                    for entry_id, fields in entries:
+                        seen.append(int(fields[b"s"]))
+                        last = entry_id
+            assert seen == [2, 3, 4]
+            async with asyncio.timeout(10):
+                await outbox.drained()  # and the three replies are read, in order
+        assert _stream_seqs(plain, prefix, thread) == [1, 2, 3, 4]
+    finally:
+        plain.close()
+
+
+async def test_calls_on_the_wire_go_again_when_the_connection_is_lost(
+    private_redis: RedisServer, prefix: str
+) -> None:
+    """Redis holds the outbox's three calls unanswered (``CLIENT PAUSE``) and then
+    drops the connection (``CLIENT KILL``): all three go again, on a new connection;
+    the follower gets every event once, and the stream holds each once."""
+    thread = f"thread-{uuid.uuid4().hex[:8]}"
+    plain = redis.Redis.from_url(private_redis.url)
+    follower = await EventBus.open(None, redis_url=private_redis.url, prefix=prefix)
+    try:
+        async with (
+            follower.subscribe(thread) as sub,
+            _idle_outbox(private_redis.url, prefix, thread) as outbox,
+        ):
+            assert plain.client_pause(10_000, all=False)  # write commands wait
+            await _send_one_call_each(outbox, _events(thread, range(2, 5)))
+            assert plain.client_kill_filter(_type="normal") >= 1
+            assert plain.client_unpause()
+            outbox.add(_events(thread, range(5, 6)), [])
+            async with asyncio.timeout(10):
+                await outbox.drained()
+            events = await collect_until(sub, lambda e: e.seq == 5)
+        assert [e.seq for e in events] == [1, 2, 3, 4, 5]
+        assert _stream_seqs(plain, prefix, thread) == [1, 2, 3, 4, 5]
+    finally:
+        plain.close()
+        await follower.aclose()
+
+
+async def test_calls_on_the_wire_that_meet_a_forgotten_script_go_again_once(
+    private_redis: RedisServer, prefix: str
+) -> None:
+    """``SCRIPT FLUSH`` before three calls leave: each meets NOSCRIPT; the outbox
+    loads the script again and sends the three events once more, once each."""
+    thread = f"thread-{uuid.uuid4().hex[:8]}"
+    plain = redis.Redis.from_url(private_redis.url)
+    try:
+        async with _idle_outbox(private_redis.url, prefix, thread) as outbox:
+            assert plain.script_flush()
+            await _send_one_call_each(outbox, _events(thread, range(2, 5)))
+            async with asyncio.timeout(10):
+                await outbox.drained()
+            outbox.add(_events(thread, range(5, 6)), [])
+            async with asyncio.timeout(10):
+                await outbox.drained()
+        assert _stream_seqs(plain, prefix, thread) == [1, 2, 3, 4, 5]
+    finally:
+        plain.close()
