@@ -762,7 +762,7 @@ class EventBus:
         self._wrote_this_turn = True
         asyncio.get_running_loop().call_soon(self._next_turn)
         async with self._write_lock:
-            await self._write(self._take(_BATCH), at_once=True)
+            await self._write(self._take(_BATCH), at_once=True, live=True)
         self._settle_idle()
 
     def _next_turn(self) -> None:
@@ -882,14 +882,18 @@ class EventBus:
             count += len(item[0])
         return items
 
-    async def _write(self, items: list[_Write], *, at_once: bool = False) -> None:
+    async def _write(
+        self, items: list[_Write], *, at_once: bool = False, live: bool = False
+    ) -> None:
         """Write a group in one INSERT, deliver what was written, settle each writer.
 
         The caller holds ``_write_lock``: groups are written and delivered one
         after another, in the order they were queued. ``at_once``: see
         :meth:`EventLog.append_many` (the writer task, which yields when its
         queue is empty, passes it; a publisher's own task does not, so that a
-        loop of awaited publishes still gives the loop its turns).
+        loop of awaited publishes still gives the loop its turns). ``live``: a
+        followed node start (:meth:`_write_now`), sent to Redis even while an
+        earlier call awaits its reply (:meth:`RedisOutbox.send_now`).
         """
         assert self.log is not None
         # Batches of events nobody awaits are built now, one after another.
@@ -921,7 +925,7 @@ class EventBus:
             raise
         self._written(built, events, failed, written)
         if self._outbox is not None:
-            await self._outbox.send_now()
+            await self._outbox.send_now(pipelined=live)
 
     def _written(
         self,

@@ -203,10 +203,9 @@ class RedisOutbox:
     """Durable events on their way to Redis, in the order they were written.
 
     Script calls go on a connection of their own, in order: the bus's writer
-    sends each call itself right after the log write (:meth:`send_now`), up to
-    :data:`_MAX_ON_WIRE` calls before the first reply is read, and the outbox
-    task reads the replies; the task sends what the writer did not (a backlog,
-    after a failure). A restarted Redis that lost the script gets it again
+    sends a call itself right after the log write (:meth:`send_now`), and the
+    outbox task reads the replies; the task sends what the writer did not (what
+    was written while a call awaited its reply, a backlog after a failure). A restarted Redis that lost the script gets it again
     (NOSCRIPT); one that lost a thread's stream gets it refilled from the log.
 
     Args:
@@ -312,20 +311,30 @@ class RedisOutbox:
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_loop(), name="sentient-event-outbox")
 
-    async def send_now(self) -> None:
+    async def send_now(self, *, pipelined: bool = False) -> None:
         """Send what was just added, from the caller's task, as one call.
 
         The writer calls this right after :meth:`add`: the script call's bytes leave
         before the event loop turns, instead of after the outbox task's turn
-        behind the graph's queued work (0.17 ms p50 inside a run, BENCHMARKS.md),
-        also while earlier calls wait for their replies, which the outbox task
-        reads in order. Not while the task recovers from a failure, makes a call
-        of its own, or has :data:`_MAX_ON_WIRE` calls unanswered: it then sends
-        the events itself. A send waits on Redis only once the socket's buffers
-        are full (a hung Redis, large calls), and at most :data:`REDIS_TIMEOUT`.
+        behind the graph's queued work (0.17 ms p50 inside a run, BENCHMARKS.md).
+        The outbox task reads the replies, in order.
+
+        Only when no call awaits its reply, unless ``pipelined`` (a node start
+        someone follows): then up to :data:`_MAX_ON_WIRE` calls may. Otherwise
+        the events wait for the reply and go with those written meanwhile, in
+        one call: under a stream of awaited publishes, a call per write cost a
+        third of the throughput (BENCHMARKS.md). Not while the task recovers from
+        a failure or makes a call of its own: it sends the events itself then.
+        A send waits on Redis only once the socket's buffers are full (a hung
+        Redis, large calls), and at most :data:`REDIS_TIMEOUT`.
         """
         unsent = len(self._outbox) - self._wired
-        if self._exclusive or not 0 < unsent <= _SEND_BATCH or len(self._on_wire) >= _MAX_ON_WIRE:
+        on_wire = len(self._on_wire)
+        if (
+            self._exclusive
+            or not 0 < unsent <= _SEND_BATCH
+            or on_wire >= (_MAX_ON_WIRE if pipelined else 1)
+        ):
             return
         conn = self._conn
         if conn is None or not conn.is_connected:
@@ -355,8 +364,10 @@ class RedisOutbox:
                     if self._needs_reseed:
                         await self._reseed()
                         self._needs_reseed = False
-                    self._exclusive = False
+                    # Others send once this call is out: a reconnect's handshake is
+                    # over, and its replies read.
                     await bounded(self._put_next(await self._connection()))
+                    self._exclusive = False
                 replies = await bounded(self._reply())
                 call = self._on_wire.popleft()
                 for sent in call.events:

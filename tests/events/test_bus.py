@@ -695,6 +695,44 @@ async def test_a_durable_event_leaves_for_redis_before_the_event_loop_turns(
         await bus.aclose()
 
 
+async def test_a_followed_node_start_leaves_for_redis_while_an_earlier_call_awaits_its_reply(
+    conn: AsyncConnection, redis_url: str, prefix: str
+) -> None:
+    """Two followed node starts, one loop turn apart: the outbox task has not read
+    the first call's reply yet, and the second start goes anyway; while this thread
+    then holds the event loop, Redis has both."""
+    import redis
+
+    from sentient_graph.events.outbox import stream_name
+
+    thread = _tid()
+    bus = await EventBus.open(conn, redis_url=redis_url, prefix=prefix)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        async with bus.subscribe(thread):  # someone follows the thread
+            emitter = RunEmitter(bus, thread_id=thread, run_id="r")
+            await emitter.emit(EventType.RUN_STARTED)
+            await bus.flush()  # connected, script loaded, no call on the wire
+            [(first, _)] = client.xrange(stream_name(prefix, thread))
+            for node in ("a", "b"):
+                chunk = {"id": f"task-{node}", "name": node, "input": {}, "triggers": ()}
+                await emitter.from_chunk_deferred("tasks", chunk)
+                await asyncio.sleep(0)  # one turn: too few for the outbox task to read a reply
+            seen: list[int] = []
+            while len(seen) < 2:  # blocks the event loop: the outbox task cannot send
+                found = client.xread({stream_name(prefix, thread): first}, block=5000)
+                assert found, f"Redis got only seq {seen} while the event loop was held"
+                for _, entries in found:
+                    for entry_id, fields in entries:
+                        seen.append(int(fields[b"s"]))
+                        first = entry_id
+            assert seen == [2, 3]
+            await bus.flush()
+    finally:
+        client.close()
+        await bus.aclose()
+
+
 async def test_a_follow_only_bus_reads_every_threads_stream_a_page_at_a_time(
     conn: AsyncConnection, redis_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

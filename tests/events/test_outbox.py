@@ -45,7 +45,7 @@ async def _send_one_call_each(outbox: RedisOutbox, events: list[Event]) -> None:
     so the outbox task reads no reply in between."""
     for event in events:
         outbox.add([event], [])
-        await outbox.send_now()
+        await outbox.send_now(pipelined=True)
 
 
 def _stream_seqs(client: redis.Redis, prefix: str, thread: str) -> list[int]:
