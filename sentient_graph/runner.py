@@ -503,7 +503,8 @@ class Engine:
                 next ones (default :data:`~sentient_graph.events.bus.DEFAULT_LINGER`,
                 50 ms; it goes as soon as the process idles, and at the writer's
                 next turn while someone follows its thread:
-                :data:`~sentient_graph.events.bus.FOLLOWED_LINGER`): less cost per
+                :data:`~sentient_graph.events.bus.FOLLOWED_LINGER`; a followed
+                node start goes at once, from the run's own task): less cost per
                 run against later live delivery (BENCHMARKS.md).
 
         Returns:

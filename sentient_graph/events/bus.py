@@ -630,7 +630,8 @@ class EventBus:
                 log write with the events after them: less cost per run, later
                 live delivery. They are written as soon as the process idles,
                 and at once (:data:`FOLLOWED_LINGER`) while someone follows
-                their thread.
+                their thread (a node start from the emitter's own task:
+                :meth:`defer`).
 
         Raises:
             RedisUnavailable: ``redis_url`` is set but no Redis answers there.
@@ -752,18 +753,35 @@ class EventBus:
         return None
 
     async def _write_now(self) -> None:
-        """What :meth:`defer` returns: write what is queued, in the caller's task.
+        """What :meth:`defer` returns: write what is queued, in the caller's task,
+        and send it to Redis even while an earlier call awaits its reply
+        (:meth:`RedisOutbox.send_now`).
 
         Only when the writer is idle and nobody awaits a queued write (then the
-        writer task is on its way anyway).
+        writer task is on its way anyway), and only if the log takes the events
+        without suspending: a caller cancelled in the middle of a write (a run
+        being cancelled) must not lose them. Otherwise the writer writes them.
         """
-        if self._write_lock.locked() or any(fut is not None for _, fut in self._writes):
+        assert self.log is not None
+        writes = self._writes
+        if not writes or self._write_lock.locked() or any(fut is not None for _, fut in writes):
             return
         self._wrote_this_turn = True
         asyncio.get_running_loop().call_soon(self._next_turn)
-        async with self._write_lock:
-            await self._write(self._take(_BATCH), at_once=True, live=True)
+        built = self._built(self._take(_BATCH))
+        events = [event for batch, _ in built for event in batch]
+        try:
+            written = self.log.append_now(events)
+        except Exception:
+            written = None  # refused: the writer writes them one by one and reports it
+        if written is None:
+            self._writes.extendleft(reversed(built))
+            self._write_wakeup.set()
+            return
+        self._written(built, events, {}, written)
         self._settle_idle()
+        if self._outbox is not None:
+            await self._outbox.send_now(pipelined=True)
 
     def _next_turn(self) -> None:
         self._wrote_this_turn = False
@@ -882,24 +900,17 @@ class EventBus:
             count += len(item[0])
         return items
 
-    async def _write(
-        self, items: list[_Write], *, at_once: bool = False, live: bool = False
-    ) -> None:
+    async def _write(self, items: list[_Write], *, at_once: bool = False) -> None:
         """Write a group in one INSERT, deliver what was written, settle each writer.
 
         The caller holds ``_write_lock``: groups are written and delivered one
         after another, in the order they were queued. ``at_once``: see
         :meth:`EventLog.append_many` (the writer task, which yields when its
         queue is empty, passes it; a publisher's own task does not, so that a
-        loop of awaited publishes still gives the loop its turns). ``live``: a
-        followed node start (:meth:`_write_now`), sent to Redis even while an
-        earlier call awaits its reply (:meth:`RedisOutbox.send_now`).
+        loop of awaited publishes still gives the loop its turns).
         """
         assert self.log is not None
-        # Batches of events nobody awaits are built now, one after another.
-        built = [
-            (batch.take() if isinstance(batch, EventBatch) else batch, fut) for batch, fut in items
-        ]
+        built = self._built(items)
         events = [event for batch, _ in built for event in batch]
         failed: dict[int, BaseException] = {}
         written: list[WrittenPage] = []
@@ -925,7 +936,15 @@ class EventBus:
             raise
         self._written(built, events, failed, written)
         if self._outbox is not None:
-            await self._outbox.send_now(pipelined=live)
+            await self._outbox.send_now()
+
+    @staticmethod
+    def _built(items: list[_Write]) -> list[tuple[list[Event], asyncio.Future[None] | None]]:
+        """Queued writes with their events: batches of events nobody awaits are built
+        now, one after another."""
+        return [
+            (batch.take() if isinstance(batch, EventBatch) else batch, fut) for batch, fut in items
+        ]
 
     def _written(
         self,

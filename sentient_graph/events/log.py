@@ -160,6 +160,17 @@ def _row(written: WrittenPage) -> dict[str, Any]:
     return row
 
 
+def _insert(events: Sequence[Event]) -> tuple[list[WrittenPage], dict[str, Any]]:
+    """The pages of ``events`` and the parameters of their ``INSERT``."""
+    for event in events:
+        if event.seq < 1:
+            raise ValueError(
+                f"event {event.type} of run {event.run_id!r} has no seq; emit it through RunEmitter"
+            )
+    written = _written_pages(events)
+    return written, {"rows": [_row(page) for page in written]}
+
+
 def order_events(events: Iterable[Event]) -> list[Event]:
     """Events grouped by run (runs in the order they started), each run by seq."""
     items = list(events)
@@ -221,17 +232,18 @@ class EventLog:
         first, as a query otherwise does; the bus's writer hands events on to
         live delivery this way, one loop turn sooner.
         """
-        if not events:
-            return []
-        for event in events:
-            if event.seq < 1:
-                raise ValueError(
-                    f"event {event.type} of run {event.run_id!r} has no seq; emit it through RunEmitter"
-                )
-        written = _written_pages(events)
-        params = {"rows": [_row(page) for page in written]}
-        if not at_once or self._conn.query_now(_INSERT, params) is None:
+        written, params = _insert(events)
+        if written and (not at_once or self._conn.query_now(_INSERT, params) is None):
             await self._conn.query(_INSERT, params)
+        return written
+
+    def append_now(self, events: Sequence[Event]) -> list[WrittenPage] | None:
+        """:meth:`append_many` on the caller's thread, returning before the event loop
+        turns; ``None``, with nothing written, where that cannot be (a busy or
+        remote connection, a conflict to retry)."""
+        written, params = _insert(events)
+        if written and self._conn.query_now(_INSERT, params) is None:
+            return None
         return written
 
     async def replay(

@@ -695,6 +695,35 @@ async def test_a_durable_event_leaves_for_redis_before_the_event_loop_turns(
         await bus.aclose()
 
 
+async def test_a_followed_node_start_leaves_the_write_to_the_writer_when_the_log_is_busy(
+    conn: AsyncConnection,
+) -> None:
+    """While another thread's query holds the connection, a followed node start is
+    not written from the emitter's task (it would have to wait there, and a run
+    cancelled meanwhile would lose it): the emitter returns at once, and the writer
+    writes the events, in order, once the connection is free."""
+    bus = await EventBus.open(conn, linger=3600)
+    assert bus.log is not None
+    turned = asyncio.Event()
+    try:
+        thread = _tid()
+        emitter = RunEmitter(bus, thread_id=thread, run_id="r")
+        async with bus.subscribe(thread) as sub:
+            with conn._shared.lock:  # another thread's query, as far as the connection knows
+                asyncio.get_running_loop().call_soon(turned.set)
+                async with asyncio.timeout(5):
+                    await emitter.from_chunk_deferred("tasks", {"id": "t-a", "name": "a"})
+                assert not turned.is_set()  # returned without a turn of the event loop
+            async with asyncio.timeout(10):
+                await bus.wait_durable()
+            assert [e.seq for e in await bus.log.replay(thread)] == [1]
+            await emitter.from_chunk_deferred("tasks", {"id": "t-b", "name": "b"})
+            arrived = await collect_until(sub, lambda e: e.seq == 2)
+        assert [(e.seq, e.source) for e in arrived] == [(1, "a"), (2, "b")]
+    finally:
+        await bus.aclose()
+
+
 async def test_a_followed_node_start_leaves_for_redis_while_an_earlier_call_awaits_its_reply(
     conn: AsyncConnection, redis_url: str, prefix: str
 ) -> None:
