@@ -97,6 +97,24 @@ class RedisServer:
         self.proc = None
 
 
+def stream_seqs_while_the_loop_is_held(
+    client: Any, stream: str, after: bytes | str, count: int
+) -> list[int]:
+    """The last seq (field ``s``) of the next ``count`` entries of ``stream`` after
+    entry ``after``, read with a blocking ``XREAD`` on this thread (``client`` is a
+    sync redis-py client): the event loop is held meanwhile, so only what has left
+    the process already can arrive. Fails after 5 s without a new entry."""
+    seen: list[int] = []
+    while len(seen) < count:
+        found = client.xread({stream: after}, block=5000)
+        assert found, f"Redis got only seq {seen} while the event loop was held"
+        for _, entries in found:
+            for entry_id, fields in entries:
+                seen.append(int(fields[b"s"]))
+                after = entry_id
+    return seen
+
+
 # -- graphs -------------------------------------------------------------------
 
 

@@ -22,6 +22,7 @@ from events_testkit import (
     linear_graph,
     need_redis,
     run_graph,
+    stream_seqs_while_the_loop_is_held,
 )
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, StateGraph
@@ -747,15 +748,8 @@ async def test_a_followed_node_start_leaves_for_redis_while_an_earlier_call_awai
                 chunk = {"id": f"task-{node}", "name": node, "input": {}, "triggers": ()}
                 await emitter.from_chunk_deferred("tasks", chunk)
                 await asyncio.sleep(0)  # one turn: too few for the outbox task to read a reply
-            seen: list[int] = []
-            while len(seen) < 2:  # blocks the event loop: the outbox task cannot send
-                found = client.xread({stream_name(prefix, thread): first}, block=5000)
-                assert found, f"Redis got only seq {seen} while the event loop was held"
-                for _, entries in found:
-                    for entry_id, fields in entries:
-                        seen.append(int(fields[b"s"]))
-                        first = entry_id
-            assert seen == [2, 3]
+            stream = stream_name(prefix, thread)
+            assert stream_seqs_while_the_loop_is_held(client, stream, first, 2) == [2, 3]
             await bus.flush()
     finally:
         client.close()

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import redis
-from events_testkit import RedisServer, collect_until
+from events_testkit import RedisServer, collect_until, stream_seqs_while_the_loop_is_held
 
 from sentient_graph.events import Event, EventBus, EventType
 from sentient_graph.events.model import events_from_json
@@ -68,16 +68,8 @@ async def test_calls_leave_while_earlier_ones_wait_for_their_replies(
         async with _idle_outbox(redis_url, prefix, thread) as outbox:
             [(first, _)] = plain.xrange(stream_name(prefix, thread))
             await _send_one_call_each(outbox, _events(thread, range(2, 5)))
-            seen: list[int] = []
-            last = first
-            while len(seen) < 3:  # blocks the event loop: the outbox task cannot send
-                found = plain.xread({stream_name(prefix, thread): last}, block=5000)
-                assert found, f"Redis got only seq {seen} while the event loop was held"
-                for _, entries in found:
-                    for entry_id, fields in entries:
-                        seen.append(int(fields[b"s"]))
-                        last = entry_id
-            assert seen == [2, 3, 4]
+            stream = stream_name(prefix, thread)
+            assert stream_seqs_while_the_loop_is_held(plain, stream, first, 3) == [2, 3, 4]
             async with asyncio.timeout(10):
                 await outbox.drained()  # and the three replies are read, in order
         assert _stream_seqs(plain, prefix, thread) == [1, 2, 3, 4]
