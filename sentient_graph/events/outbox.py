@@ -205,8 +205,9 @@ class RedisOutbox:
     Script calls go on a connection of their own, in order: the bus's writer
     sends a call itself right after the log write (:meth:`send_now`), and the
     outbox task reads the replies; the task sends what the writer did not (what
-    was written while a call awaited its reply, a backlog after a failure). A restarted Redis that lost the script gets it again
-    (NOSCRIPT); one that lost a thread's stream gets it refilled from the log.
+    was written while a call awaited its reply, a backlog after a failure). A
+    restarted Redis that lost the script gets it again (NOSCRIPT); one that lost
+    a thread's stream gets it refilled from the log.
 
     Args:
         redis: the command client (:func:`new_redis_client` with
