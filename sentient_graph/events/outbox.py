@@ -132,6 +132,13 @@ def no_script_error() -> type[BaseException]:
     return NoScriptError
 
 
+def refused_error() -> type[BaseException]:
+    """An error reply: Redis got the command and refused it (out of memory, a read-only replica)."""
+    from redis.exceptions import ResponseError
+
+    return ResponseError
+
+
 def new_redis_client(
     url: str, *, retries: int = 0, socket_timeout: float | None = REDIS_TIMEOUT
 ) -> Redis:
@@ -346,7 +353,9 @@ class RedisOutbox:
             return  # redis-py dropped the connection; the outbox task sends again
 
     async def _flush_loop(self) -> None:
-        errors = redis_errors()
+        # An error reply other than NOSCRIPT (out of memory, a read-only replica)
+        # is waited out like an outage: the events stay here until Redis takes them.
+        errors = (*redis_errors(), refused_error())
         delay = BACKOFF_START
         failures = 0
         while True:

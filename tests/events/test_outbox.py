@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
+from typing import Any
 
+import pytest
 import redis
+import structlog
 from events_testkit import RedisServer, collect_until, stream_seqs_while_the_loop_is_held
 
 from sentient_graph.events import Event, EventBus, EventType
@@ -123,5 +126,77 @@ async def test_calls_on_the_wire_that_meet_a_forgotten_script_go_again_once(
             async with asyncio.timeout(10):
                 await outbox.drained()
         assert _stream_seqs(plain, prefix, thread) == [1, 2, 3, 4, 5]
+    finally:
+        plain.close()
+
+
+async def test_nobody_sends_on_the_connection_while_the_outbox_reconnects(
+    private_redis: RedisServer, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The outbox task reconnects after a dropped connection, and Redis does not
+    answer the handshake (frozen as it starts). A followed node start's send in
+    that window must wait: its bytes would go before the task's own call, and each
+    call would be settled by the other's reply (the stream would hold 3 before 2)."""
+    thread = f"thread-{uuid.uuid4().hex[:8]}"
+    plain = redis.Redis.from_url(private_redis.url)
+    try:
+        async with _idle_outbox(private_redis.url, prefix, thread) as outbox:
+            conn = outbox._conn
+            assert conn is not None
+            handshake = conn.on_connect_check_health
+            handshaking = asyncio.Event()
+
+            async def frozen_handshake(**kwargs: Any) -> None:
+                private_redis.freeze()
+                handshaking.set()
+                await handshake(**kwargs)
+
+            monkeypatch.setattr(conn, "on_connect_check_health", frozen_handshake)
+            assert plain.client_kill_filter(_type="normal") >= 1
+            outbox.add(_events(thread, range(2, 3)), [])  # meets the dead socket, reconnects
+            try:
+                async with asyncio.timeout(10):
+                    await handshaking.wait()
+                await _send_one_call_each(outbox, _events(thread, range(3, 4)))
+            finally:
+                private_redis.thaw()
+            async with asyncio.timeout(10):
+                await outbox.drained()
+        assert _stream_seqs(plain, prefix, thread) == [1, 2, 3]
+    finally:
+        plain.close()
+
+
+@pytest.mark.usefixtures("default_structlog")
+async def test_a_refused_call_is_waited_out_like_an_outage(
+    private_redis: RedisServer, prefix: str
+) -> None:
+    """Redis refuses the script call with an error reply that is not NOSCRIPT (out
+    of memory here): the outbox logs it, keeps the events and sends them once Redis
+    takes them again."""
+    thread = f"thread-{uuid.uuid4().hex[:8]}"
+    plain = redis.Redis.from_url(private_redis.url)
+    refused = asyncio.Event()
+
+    def watch(_: Any, __: str, entry: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        if entry.get("event") == "events.redis_publish_failed":
+            refused.set()
+        return entry
+
+    try:
+        async with _idle_outbox(private_redis.url, prefix, thread) as outbox:
+            with structlog.testing.capture_logs(processors=[watch]) as logs:
+                assert plain.config_set("maxmemory-policy", "noeviction")
+                assert plain.config_set("maxmemory", 1)
+                try:
+                    outbox.add(_events(thread, range(2, 3)), [])
+                    async with asyncio.timeout(10):
+                        await refused.wait()
+                finally:
+                    assert plain.config_set("maxmemory", 0)
+                async with asyncio.timeout(10):
+                    await outbox.drained()
+        assert "maxmemory" in logs[0]["error"]
+        assert _stream_seqs(plain, prefix, thread) == [1, 2]
     finally:
         plain.close()
