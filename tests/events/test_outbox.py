@@ -147,6 +147,7 @@ async def test_nobody_sends_on_the_connection_while_the_outbox_reconnects(
             handshaking = asyncio.Event()
 
             async def frozen_handshake(**kwargs: Any) -> None:
+                monkeypatch.setattr(conn, "on_connect_check_health", handshake)  # once
                 private_redis.freeze()
                 handshaking.set()
                 await handshake(**kwargs)
