@@ -97,6 +97,11 @@ class RedisServer:
         self.proc = None
 
 
+def new_thread_id() -> str:
+    """A thread id of this test's own."""
+    return f"thread-{uuid.uuid4().hex[:8]}"
+
+
 def stream_seqs_while_the_loop_is_held(
     client: Any, stream: str, after: bytes | str, count: int
 ) -> list[int]:

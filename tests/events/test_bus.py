@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import itertools
 import threading
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +20,7 @@ from events_testkit import (
     is_end,
     linear_graph,
     need_redis,
+    new_thread_id,
     run_graph,
     stream_seqs_while_the_loop_is_held,
 )
@@ -41,12 +41,8 @@ from sentient_graph.events import bus as bus_module
 from sentient_graph.events.model import events_from_json
 
 
-def _tid() -> str:
-    return f"thread-{uuid.uuid4().hex[:8]}"
-
-
 async def test_graph_events_arrive_in_order_with_contiguous_seq(buses: Buses) -> None:
-    thread = _tid()
+    thread = new_thread_id()
     graph = linear_graph(["plan", "build", "review"], parallel=("front", "back"))
     async with buses.follower.subscribe(thread) as sub:
         emitter = await run_graph(buses.publisher, graph, thread)
@@ -81,7 +77,7 @@ async def test_graph_events_arrive_in_order_with_contiguous_seq(buses: Buses) ->
 
 
 async def test_failures_and_interrupts_carry_their_details(buses: Buses) -> None:
-    thread = _tid()
+    thread = new_thread_id()
     async with buses.follower.subscribe(thread, min_priority="high") as sub:
         await run_graph(buses.publisher, linear_graph(["a", "b"], fail="b"), thread)
         seen = await collect_until(sub, is_end)
@@ -113,7 +109,7 @@ async def test_failures_and_interrupts_carry_their_details(buses: Buses) -> None
 
 
 async def test_filters(buses: Buses) -> None:
-    thread, other = _tid(), _tid()
+    thread, other = new_thread_id(), new_thread_id()
     graph = linear_graph(["a", "b", "c"])
     follower = buses.follower
     async with (
@@ -150,7 +146,7 @@ async def test_filters(buses: Buses) -> None:
 
 
 async def test_replay_after_seq_then_live_without_gap_or_duplicate(buses: Buses) -> None:
-    thread = _tid()
+    thread = new_thread_id()
     emitter = RunEmitter(buses.publisher, thread_id=thread, run_id="r1")
     for i in range(5):
         await emitter.emit(EventType.CUSTOM, source="n", payload={"i": i})
@@ -166,7 +162,7 @@ async def test_replay_after_seq_then_live_without_gap_or_duplicate(buses: Buses)
 
 
 async def test_live_only_subscriber_gets_whole_runs_that_start_later(buses: Buses) -> None:
-    thread = _tid()
+    thread = new_thread_id()
     async with buses.follower.subscribe(thread) as sub:
         for run in ("r1", "r2"):
             emitter = RunEmitter(buses.publisher, thread_id=thread, run_id=run)
@@ -177,7 +173,7 @@ async def test_live_only_subscriber_gets_whole_runs_that_start_later(buses: Buse
 
 
 async def test_handlers_sync_and_async_and_a_failing_one(buses: Buses) -> None:
-    thread = _tid()
+    thread = new_thread_id()
     got_sync: list[int] = []
     got_async: list[int] = []
     done = asyncio.Event()
@@ -211,7 +207,7 @@ async def test_handlers_sync_and_async_and_a_failing_one(buses: Buses) -> None:
 
 
 async def test_concurrent_emits_get_contiguous_seq(buses: Buses) -> None:
-    thread = _tid()
+    thread = new_thread_id()
     emitter = RunEmitter(buses.publisher, thread_id=thread, run_id="r")
     async with buses.follower.subscribe(thread) as sub:
         await asyncio.gather(*(emitter.emit(EventType.CUSTOM, payload={"i": i}) for i in range(50)))
@@ -227,7 +223,7 @@ async def test_deferred_events_keep_their_order_around_awaited_ones(
     takes them: the log gets them in seq order, also when an awaited event is numbered
     while the batch before it still waits, and the event a caller reads is the one that
     was written."""
-    thread = _tid()
+    thread = new_thread_id()
     log = buses.publisher.log
     assert log is not None
     append_many = log.append_many
@@ -305,7 +301,7 @@ async def test_a_deferred_event_the_log_refuses_fails_the_next_call(
     of the run raises the log's error, and the log keeps what it had."""
     bus = await EventBus.open(conn)
     try:
-        thread = _tid()
+        thread = new_thread_id()
         first = RunEmitter(bus, thread_id=thread, run_id="r")
         started = await first.emit(EventType.RUN_STARTED)
         # A second emitter reusing the run id: its seq 1 is taken in the log.
@@ -338,7 +334,7 @@ async def test_lingering_events_go_out_with_the_next_awaited_one_or_when_idle(
         await EventBus.open(conn, linger=-1)
     bus = await EventBus.open(conn, linger=3600)
     try:
-        thread = _tid()
+        thread = new_thread_id()
         emitter = RunEmitter(bus, thread_id=thread, run_id="r")
         for i in range(3):
             await emitter.from_chunk("custom", {"node": "n", "i": i})
@@ -423,7 +419,7 @@ async def test_while_busy_only_events_someone_follows_skip_the_linger(
     )
     assert bus.log is not None
     try:
-        watched, unwatched = _tid(), _tid()
+        watched, unwatched = new_thread_id(), new_thread_id()
         followed = RunEmitter(bus, thread_id=watched, run_id="r")
         alone = RunEmitter(bus, thread_id=unwatched, run_id="r")
         async with watcher.subscribe(watched) as sub:
@@ -483,7 +479,7 @@ async def test_a_followed_node_start_is_written_before_the_event_loop_turns(
         return {"id": f"task-{node}", "name": node, "input": {}, "triggers": (f"branch:to:{node}",)}
 
     try:
-        watched, unwatched = _tid(), _tid()
+        watched, unwatched = new_thread_id(), new_thread_id()
         followed = RunEmitter(bus, thread_id=watched, run_id="r")
         alone = RunEmitter(bus, thread_id=unwatched, run_id="r")
         async with bus.subscribe(watched) as sub:
@@ -519,7 +515,7 @@ async def test_emitted_events_are_json_safe_whatever_nodes_and_callers_put_in(
     """The emitter builds events without validation; what users pass is still made JSON-safe."""
     bus = await EventBus.open(conn)
     try:
-        emitter = RunEmitter(bus, thread_id=_tid(), run_id="r", metadata={"tags": {"a"}})
+        emitter = RunEmitter(bus, thread_id=new_thread_id(), run_id="r", metadata={"tags": {"a"}})
         emitted = await emitter.emit(
             EventType.CUSTOM, payload={"error": ValueError("boom"), "big": 2**70}
         )
@@ -542,7 +538,7 @@ async def test_emitted_events_equal_validated_ones(conn: AsyncConnection, deferr
     whether built at once or when the writer takes them (as the engine's runner has them)."""
     bus = await EventBus.open(conn)
     try:
-        thread = _tid()
+        thread = new_thread_id()
         graph = linear_graph(["plan", "build"], parallel=("front", "back"))
         emitter = RunEmitter(bus, thread_id=thread, run_id="r", metadata={"team": "a"})
         made = [await emitter.emit(EventType.RUN_STARTED, payload={"graph": "test"})]
@@ -581,7 +577,7 @@ async def test_redis_reuses_the_log_pages_json_only_where_it_fits(
     the events serialised anew otherwise; either way exactly those events."""
     bus = await EventBus.open(conn, redis_url=redis_url, prefix=prefix)
     try:
-        emitter = RunEmitter(bus, thread_id=_tid(), run_id="r")
+        emitter = RunEmitter(bus, thread_id=new_thread_id(), run_id="r")
         events = [
             await emitter.emit(EventType.CUSTOM, source="n", payload={"i": i}, wait=False)
             for i in range(9)
@@ -636,7 +632,7 @@ async def test_subgraph_events_carry_their_namespace_and_inner_node(conn: AsyncC
     graph = outer.compile(checkpointer=InMemorySaver())
     bus = await EventBus.open(conn)
     try:
-        emitter = RunEmitter(bus, thread_id=_tid(), run_id="r")
+        emitter = RunEmitter(bus, thread_id=new_thread_id(), run_id="r")
         made: list[Event] = []
         async for item in graph.astream(
             {"trail": []},
@@ -676,7 +672,7 @@ async def test_a_durable_event_leaves_for_redis_before_the_event_loop_turns(
 
     from sentient_graph.events.outbox import stream_name
 
-    thread = _tid()
+    thread = new_thread_id()
     bus = await EventBus.open(conn, redis_url=redis_url, prefix=prefix)
     client = redis.Redis.from_url(redis_url)
     try:
@@ -707,7 +703,7 @@ async def test_a_followed_node_start_leaves_the_write_to_the_writer_when_the_log
     assert bus.log is not None
     turned = asyncio.Event()
     try:
-        thread = _tid()
+        thread = new_thread_id()
         emitter = RunEmitter(bus, thread_id=thread, run_id="r")
         async with bus.subscribe(thread) as sub:
             with conn._shared.lock:  # another thread's query, as far as the connection knows
@@ -735,7 +731,7 @@ async def test_a_followed_node_start_leaves_for_redis_while_an_earlier_call_awai
 
     from sentient_graph.events.outbox import stream_name
 
-    thread = _tid()
+    thread = new_thread_id()
     bus = await EventBus.open(conn, redis_url=redis_url, prefix=prefix)
     client = redis.Redis.from_url(redis_url)
     try:
@@ -765,7 +761,7 @@ async def test_a_follow_only_bus_reads_every_threads_stream_a_page_at_a_time(
     publisher = await EventBus.open(conn, redis_url=redis_url, prefix=prefix)
     follower = await EventBus.open(None, redis_url=redis_url, prefix=prefix)
     try:
-        for thread in (_tid(), _tid(), _tid()):
+        for thread in (new_thread_id(), new_thread_id(), new_thread_id()):
             emitter = RunEmitter(publisher, thread_id=thread, run_id=f"run-of-{thread}")
             for step in range(5):  # five stream entries: pages of 2, 2 and 1
                 await emitter.emit(EventType.CUSTOM, payload={"step": step})

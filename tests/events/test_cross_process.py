@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-import uuid
 from collections.abc import AsyncIterator, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,14 @@ from typing import Any
 import pytest
 import redis
 import structlog
-from events_testkit import RedisServer, collect_until, is_end, linear_graph, run_graph
+from events_testkit import (
+    RedisServer,
+    collect_until,
+    is_end,
+    linear_graph,
+    new_thread_id,
+    run_graph,
+)
 
 from sentient_graph.db import AsyncConnection
 from sentient_graph.events import Event, EventBus, EventType, RunEmitter, Subscription
@@ -55,7 +61,7 @@ async def _follower_events(proc: asyncio.subprocess.Process) -> list[Event]:
 async def test_subscriber_in_another_process_sees_every_event(
     conn: AsyncConnection, redis_url: str, prefix: str
 ) -> None:
-    thread = f"thread-{uuid.uuid4().hex[:8]}"
+    thread = new_thread_id()
     proc = await _start_follower(redis_url, prefix, thread, runs=2)
     try:
         async with await EventBus.open(conn, redis_url=redis_url, prefix=prefix) as bus:
@@ -79,7 +85,7 @@ async def test_subscriber_in_another_process_sees_every_event(
 async def test_redis_killed_and_restarted_mid_run(
     conn: AsyncConnection, private_redis: RedisServer, prefix: str
 ) -> None:
-    thread = f"thread-{uuid.uuid4().hex[:8]}"
+    thread = new_thread_id()
     gates = {"mid": asyncio.Event(), "late": asyncio.Event()}
     graph = linear_graph(["early", "mid", "during1", "during2", "late", "final"], gates=gates)
     publisher = await EventBus.open(conn, redis_url=private_redis.url, prefix=prefix)
@@ -142,7 +148,7 @@ async def test_late_follower_replays_from_redis_after_restart(
     conn: AsyncConnection, private_redis: RedisServer, prefix: str
 ) -> None:
     """A Redis restart empties the stream; the publisher refills it from its log."""
-    thread = f"thread-{uuid.uuid4().hex[:8]}"
+    thread = new_thread_id()
     publisher = await EventBus.open(conn, redis_url=private_redis.url, prefix=prefix)
     try:
         emitter = await run_graph(publisher, linear_graph(["a", "b"]), thread)
@@ -176,7 +182,7 @@ async def test_a_frozen_redis_costs_the_run_nothing_and_misses_no_event(
     the outbox's call gives up after its timeout and retries; once Redis answers
     again the follower has every event exactly once."""
     monkeypatch.setattr(outbox_module, "REDIS_TIMEOUT", 0.3)
-    thread = f"thread-{uuid.uuid4().hex[:8]}"
+    thread = new_thread_id()
     gave_up = asyncio.Event()
 
     def watch(_: Any, __: str, entry: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -218,7 +224,7 @@ async def _run_on_redis(
 ) -> AsyncIterator[tuple[EventBus, RunEmitter, Subscription, redis.Redis]]:
     """A run whose ``run_started`` is on Redis, a follower of its thread, and a
     plain client of that Redis, for a test to disturb the publishing side."""
-    thread = f"thread-{uuid.uuid4().hex[:8]}"
+    thread = new_thread_id()
     publisher = await EventBus.open(conn, redis_url=redis_url, prefix=prefix)
     follower = await EventBus.open(None, redis_url=redis_url, prefix=prefix)
     client = redis.Redis.from_url(redis_url)

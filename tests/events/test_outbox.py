@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
 import pytest
 import redis
 import structlog
-from events_testkit import RedisServer, collect_until, stream_seqs_while_the_loop_is_held
+from events_testkit import (
+    RedisServer,
+    collect_until,
+    new_thread_id,
+    stream_seqs_while_the_loop_is_held,
+)
 
 from sentient_graph.events import Event, EventBus, EventType
 from sentient_graph.events.model import events_from_json
@@ -65,7 +69,7 @@ async def test_calls_leave_while_earlier_ones_wait_for_their_replies(
 ) -> None:
     """Three calls sent one after another, before any reply is read: while this
     thread blocks the event loop, Redis has all three."""
-    thread = f"thread-{uuid.uuid4().hex[:8]}"
+    thread = new_thread_id()
     plain = redis.Redis.from_url(redis_url)
     try:
         async with _idle_outbox(redis_url, prefix, thread) as outbox:
@@ -86,7 +90,7 @@ async def test_calls_on_the_wire_go_again_when_the_connection_is_lost(
     """Redis holds the outbox's three calls unanswered (``CLIENT PAUSE``) and then
     drops the connection (``CLIENT KILL``): all three go again, on a new connection;
     the follower gets every event once, and the stream holds each once."""
-    thread = f"thread-{uuid.uuid4().hex[:8]}"
+    thread = new_thread_id()
     plain = redis.Redis.from_url(private_redis.url)
     follower = await EventBus.open(None, redis_url=private_redis.url, prefix=prefix)
     try:
@@ -114,7 +118,7 @@ async def test_calls_on_the_wire_that_meet_a_forgotten_script_go_again_once(
 ) -> None:
     """``SCRIPT FLUSH`` before three calls leave: each meets NOSCRIPT; the outbox
     loads the script again and sends the three events once more, once each."""
-    thread = f"thread-{uuid.uuid4().hex[:8]}"
+    thread = new_thread_id()
     plain = redis.Redis.from_url(private_redis.url)
     try:
         async with _idle_outbox(private_redis.url, prefix, thread) as outbox:
@@ -137,7 +141,7 @@ async def test_nobody_sends_on_the_connection_while_the_outbox_reconnects(
     answer the handshake (frozen as it starts). A followed node start's send in
     that window must wait: its bytes would go before the task's own call, and each
     call would be settled by the other's reply (the stream would hold 3 before 2)."""
-    thread = f"thread-{uuid.uuid4().hex[:8]}"
+    thread = new_thread_id()
     plain = redis.Redis.from_url(private_redis.url)
     try:
         async with _idle_outbox(private_redis.url, prefix, thread) as outbox:
@@ -175,7 +179,7 @@ async def test_a_refused_call_is_waited_out_like_an_outage(
     """Redis refuses the script call with an error reply that is not NOSCRIPT (out
     of memory here): the outbox logs it, keeps the events and sends them once Redis
     takes them again."""
-    thread = f"thread-{uuid.uuid4().hex[:8]}"
+    thread = new_thread_id()
     plain = redis.Redis.from_url(private_redis.url)
     refused = asyncio.Event()
 
