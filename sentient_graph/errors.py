@@ -12,6 +12,7 @@ __all__ = [
     "AgentTimeout",
     "ConfigError",
     "GraphLoadError",
+    "InvalidInput",
     "RedisUnavailable",
     "RunCancelled",
     "RunFailed",
@@ -30,6 +31,12 @@ class SentientError(Exception):
 
 class ConfigError(SentientError, ValueError):
     """A setting, URL or argument that cannot work (bad scheme, missing value)."""
+
+
+class InvalidInput(SentientError, ValueError):
+    """Input that a run cannot take: an empty thread id, input of the wrong shape
+    for the graph, another graph on an existing thread. Raised before anything
+    is written."""
 
 
 class StoreUnavailable(SentientError, ConnectionError):

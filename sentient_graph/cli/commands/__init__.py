@@ -1,0 +1,1 @@
+"""One module per ``sentient-graph`` command group."""

@@ -1,0 +1,1 @@
+"""The engine: start, watch, resume, recover, cancel, list, inspect and fork runs."""
