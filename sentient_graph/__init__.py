@@ -63,8 +63,8 @@ __all__ = [
 ]
 
 _LAZY = {
-    "Engine": "sentient_graph.runner",
-    "SyncEngine": "sentient_graph.runner",
+    "Engine": "sentient_graph.engine",
+    "SyncEngine": "sentient_graph.engine",
     "Event": "sentient_graph.events",
     "EventType": "sentient_graph.events",
     "Priority": "sentient_graph.events",
@@ -75,8 +75,8 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from sentient_graph.agents import add_agent, agent, progress
+    from sentient_graph.engine import Engine, SyncEngine
     from sentient_graph.events import Event, EventType, Priority
-    from sentient_graph.runner import Engine, SyncEngine
 
 
 def __getattr__(name: str) -> Any:

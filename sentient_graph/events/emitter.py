@@ -12,8 +12,8 @@ Must not: know Redis or SurrealQL (the bus and the log do), or run the graph
 from __future__ import annotations
 
 import asyncio
+import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -197,7 +197,7 @@ class RunEmitter:
         self._seq = start_seq
         # Event ids: a random 128-bit base plus seq. Unique as uuid4 ids are, without
         # a call for random bytes per event (13 us each inside a graph run).
-        self._id_base = uuid.uuid4().int
+        self._id_base = int.from_bytes(os.urandom(16), "big")
         # Serialises numbering and publishing: seq order is publish order.
         self._lock = asyncio.Lock()
         # task id -> (node name, monotonic start, namespace) for durations and progress sources.
