@@ -24,7 +24,7 @@ import structlog
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.pregel import Pregel
-from langgraph.types import Command, Durability, StateSnapshot
+from langgraph.types import Durability, StateSnapshot
 
 from sentient_graph import db
 from sentient_graph.engine import inputs
@@ -32,18 +32,18 @@ from sentient_graph.engine.driver import RunDriver, one_line
 from sentient_graph.engine.graphs import GraphRegistry
 from sentient_graph.engine.handle import RunHandle
 from sentient_graph.engine.heartbeat import Heartbeat
-from sentient_graph.engine.recovery import RunInputCodec, drop_partial_writes, input_taken
-from sentient_graph.engine.sync import NOTHING, SyncEngine
+from sentient_graph.engine.launcher import Launcher
+from sentient_graph.engine.recovery import NOTHING, Recovery
+from sentient_graph.engine.sync import SyncEngine
 from sentient_graph.engine.timetravel import (
     CheckpointInfo,
+    TimeTravel,
     checkpoint_exists,
-    fork_thread,
-    info_from_snapshot,
-    info_from_tuple,
 )
-from sentient_graph.errors import GraphLoadError, InvalidInput, RunNotActive, ThreadNotFound
-from sentient_graph.runs import RunInput, RunRecord, RunStore, records
-from sentient_graph.runs.liveness import HOST, LIVE_OWNERS, owner_dead, process_start
+from sentient_graph.errors import RunNotActive, ThreadNotFound
+from sentient_graph.runs import RunRecord, RunStore, records
+from sentient_graph.runs.codec import RunInputCodec
+from sentient_graph.runs.liveness import HOST, LIVE_OWNERS, owner_dead
 from sentient_graph.settings import redis_url_from_env
 from sentient_graph.shell import command
 
@@ -122,12 +122,14 @@ class Engine:
         self.owner = f"{HOST}/{os.getpid()}/{os.urandom(6).hex()}"
         self.runs = RunStore(conn)
         self.graphs = GraphRegistry(saver)
-        self._codec = RunInputCodec(saver)
-        self._driver = RunDriver(self.runs, bus, durability, self._ended)
+        codec = RunInputCodec(saver)
+        driver = RunDriver(self.runs, bus, durability, self._ended)
+        self.launcher = Launcher(self.owner, lease_seconds, self.runs, self.graphs, driver, codec)
+        self.recovery = Recovery(self.launcher, codec, self._not_found)
+        self.timetravel = TimeTravel(self.runs, self.graphs, self._not_found)
         self._heartbeat = Heartbeat(self.runs, self.owner, lease_seconds, self._cancel_requested)
         self._owns_conn = owns_conn
-        self._pid_start = process_start(os.getpid())
-        self._active: dict[str, RunHandle] = {}
+        self._active = self.launcher.active
         # Strong references to fire-and-forget tasks (the loop keeps only weak ones).
         self._background: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -212,10 +214,7 @@ class Engine:
         if self._closed:
             return
         self._closed = True
-        for handle in list(self._active.values()):
-            await handle.cancel()
-            # A run cancelled before its task began never ran its own ending.
-            await self._driver.record_cancelled(handle)
+        await self.launcher.cancel_all()
         await self._heartbeat.stop()
         LIVE_OWNERS.discard(self.owner)
         try:
@@ -241,8 +240,7 @@ class Engine:
     # -- hooks of the parts --------------------------------------------------
 
     def _ended(self, handle: RunHandle) -> None:
-        if self._active.get(handle.thread_id) is handle:
-            del self._active[handle.thread_id]
+        self.launcher.ended(handle)
 
     def _cancel_requested(self, thread_id: str, run_id: str) -> None:
         handle = self._active.get(thread_id)
@@ -297,7 +295,7 @@ class Engine:
         inputs.check_thread_id(thread_id)
         compiled, ref = self.graphs.resolve(graph)
         inputs.check_input(compiled, input)
-        return await self._launch(
+        return await self.launcher.launch(
             compiled,
             ref,
             thread_id or records.new_thread_id(),
@@ -308,111 +306,6 @@ class Engine:
             correlation_id=correlation_id,
             metadata=metadata,
         )
-
-    async def _launch(
-        self,
-        graph: Pregel,
-        ref: str | None,
-        thread_id: str,
-        input: Any,
-        *,
-        config: RunnableConfig | None,
-        resumed: bool,
-        stale: RunRecord | None = None,
-        repair: bool = False,
-        replace_graph: bool = False,
-        correlation_id: str | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> RunHandle:
-        """Claim the thread for a new run (its input stored with the claim), then drive it."""
-        if self._closed:
-            raise RunNotActive("the engine is closed; open a new one")
-        if thread_id in self._active:
-            raise RunNotActive(f"thread {thread_id!r} is already running in this engine")
-        attached = self.graphs.attach(graph)
-        try:
-            stored = self._codec.encode(input, config)
-        except Exception as exc:
-            raise InvalidInput(
-                f"the run's input or config cannot be stored: {one_line(exc)}"
-            ) from None
-        run_id = records.new_run_id()
-        handle = RunHandle(thread_id, run_id, ref, self.bus)
-        # Reserve before the first await so two starts on one thread cannot both pass.
-        self._active[thread_id] = handle
-        try:
-            claimed = await self.runs.claim(
-                thread_id,
-                self._claim_fields(thread_id, run_id, ref, stored, correlation_id, metadata),
-                owner=self.owner,
-                stale=stale,
-                replace_graph=replace_graph,
-            )
-            if claimed is None:
-                raise await self._refusal(thread_id, ref)
-        except BaseException:
-            self._active.pop(thread_id, None)
-            raise
-        self.graphs.remember(thread_id, graph, ref)
-
-        async def repair_now() -> None:
-            await drop_partial_writes(self.saver, attached, thread_id)
-
-        handle._task = asyncio.create_task(
-            self._driver.drive(
-                handle,
-                attached,
-                input,
-                config,
-                resumed=resumed,
-                repair=repair_now if repair else None,
-                correlation_id=correlation_id,
-                metadata=metadata,
-            ),
-            name=f"sentient-run-{thread_id}",
-        )
-        return handle
-
-    def _claim_fields(
-        self,
-        thread_id: str,
-        run_id: str,
-        ref: str | None,
-        stored: RunInput,
-        correlation_id: str | None,
-        metadata: dict[str, Any] | None,
-    ) -> dict[str, Any]:
-        now = time.time()
-        return {
-            "thread_id": thread_id,
-            "run_id": run_id,
-            "graph": ref,
-            "status": "running",
-            "owner": self.owner,
-            "pid": os.getpid(),
-            "host": HOST,
-            "pid_start": self._pid_start,
-            "started_at": now,
-            "updated_at": now,
-            "heartbeat_at": now,
-            "lease_until": now + self.lease_seconds,
-            "error": None,
-            "node": None,
-            "cancel_requested": False,
-            "correlation_id": correlation_id,
-            "metadata": metadata,
-            **stored.to_row(),
-        }
-
-    async def _refusal(self, thread_id: str, ref: str | None) -> Exception:
-        """Why a claim was refused: the thread runs elsewhere, or has another graph."""
-        record = await self.runs.get(thread_id)
-        if record is not None and record.status != "running" and ref and record.graph != ref:
-            return InvalidInput(
-                f"thread {thread_id!r} runs graph {record.graph!r}, not {ref!r} "
-                "(use another thread, or replace_graph=True / --replace-graph)"
-            )
-        return RunNotActive(_busy_message(thread_id, record))
 
     async def resume(
         self,
@@ -444,79 +337,11 @@ class Engine:
             GraphLoadError: the stored graph reference no longer loads.
         """
         inputs.check_thread_id(thread_id)
-        record = await self.runs.get(thread_id)
-        if record is None and not await checkpoint_exists(self.saver, thread_id):
-            raise await self._not_found(thread_id)
-        stale: RunRecord | None = None
-        if record is not None:
-            if record.status == "running":
-                if thread_id in self._active or not owner_dead(record, time.time()):
-                    raise RunNotActive(_busy_message(thread_id, record))
-                stale = record
-            elif record.status == "completed" and resume is NOTHING:
-                raise RunNotActive(
-                    f"thread {thread_id!r} completed; nothing to resume "
-                    "(start it again with new input, or fork it from a checkpoint)"
-                )
-        compiled = self.graphs.for_thread(thread_id, record.graph if record else None, graph)
-        ref = self.graphs.resolve(compiled)[1] or (record.graph if record else None)
-        input, extra = await self._untaken_input(record)
-        if resume is not NOTHING:
-            input = Command(resume=resume)
-        state = await self.graphs.attach(compiled).aget_state(
-            {"configurable": {"thread_id": thread_id}}
-        )
-        if resume is not NOTHING and not state.interrupts and not state.next:
-            raise RunNotActive(
-                f"thread {thread_id!r} waits for no answer and has nothing left to run "
-                "(start it again with new input, or fork it from a checkpoint)"
-            )
-        if resume is NOTHING and input is None:
-            if state.interrupts:
-                raise RunNotActive(
-                    f"thread {thread_id!r} waits for an answer to {state.interrupts[0].value!r}; "
-                    "pass resume=... (CLI: --value JSON)"
-                )
-            # ``next`` leaves out tasks that finished but whose superstep did not
-            # complete (their writes are pending); those still need a resume.
-            if not state.next and not state.tasks:
-                raise RunNotActive(
-                    f"thread {thread_id!r} has nothing left to run (it finished at its last checkpoint)"
-                )
-        return await self._launch(
-            compiled,
-            ref,
-            thread_id,
-            input,
-            config=config or extra,
-            resumed=True,
-            stale=stale,
-            repair=input is None or isinstance(input, Command),
-            replace_graph=True,
-            correlation_id=record.correlation_id if record else None,
-            metadata=record.metadata if record else None,
-        )
-
-    async def _untaken_input(self, record: RunRecord | None) -> tuple[Any, RunnableConfig | None]:
-        """The input a run was started with, if LangGraph never took it (killed or
-        cancelled before its first checkpoint); else ``(None, its config)``."""
-        if record is None:
-            return None, None
-        stored = await self.runs.get_input(record.thread_id, record.run_id)
-        if stored is None or (stored.input is None and stored.config is None):
-            return None, None
-        input, config = self._codec.decode(stored)
-        if input is not None and await input_taken(self.saver, record.thread_id, record.run_id):
-            input = None
-        return input, config
+        return await self.recovery.resume(thread_id, resume, graph, config)
 
     async def stale_runs(self) -> list[RunRecord]:
         """Runs recorded ``running`` whose owner process is gone (or whose lease expired)."""
-        now = time.time()
-        records = await self.runs.running_elsewhere(self.owner)
-        return [
-            r.as_stale() for r in records if r.thread_id not in self._active and owner_dead(r, now)
-        ]
+        return await self.recovery.stale_runs()
 
     async def recover(self) -> list[RunHandle]:
         """Resume every run whose process died; live runs elsewhere are left alone.
@@ -533,44 +358,7 @@ class Engine:
         Returns:
             Handles of the resumed runs (wait on them to finish the work).
         """
-        handles: list[RunHandle] = []
-        for record in await self.stale_runs():
-            try:
-                compiled = self.graphs.for_thread(record.thread_id, record.graph, None)
-                input, extra = await self._untaken_input(record)
-            except Exception as exc:
-                reason = f"recover could not continue it: {one_line(exc)}"
-                log.warning("recover.lost", thread_id=record.thread_id, error=reason)
-                await self.runs.finish(
-                    record.thread_id,
-                    record.run_id,
-                    {
-                        "status": "lost",
-                        "error": reason,
-                        "updated_at": time.time(),
-                        "lease_until": None,
-                    },
-                )
-                continue
-            try:
-                handle = await self._launch(
-                    compiled,
-                    record.graph,
-                    record.thread_id,
-                    input,
-                    config=extra,
-                    resumed=True,
-                    stale=record,
-                    repair=input is None or isinstance(input, Command),
-                    replace_graph=True,
-                    correlation_id=record.correlation_id,
-                    metadata=record.metadata,
-                )
-            except RunNotActive:
-                continue  # another process claimed it first
-            log.info("recover.resumed", thread_id=record.thread_id, dead_owner=record.owner)
-            handles.append(handle)
-        return handles
+        return await self.recovery.recover()
 
     async def cancel(self, thread_id: str) -> RunRecord:
         """Cancel a thread's run.
@@ -656,24 +444,7 @@ class Engine:
         Raises:
             ThreadNotFound: no checkpoints for the thread.
         """
-        record = await self.runs.get(thread_id)
-        config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
-        try:
-            compiled: Pregel | None = self.graphs.attach(
-                self.graphs.for_thread(thread_id, record.graph if record else None, graph)
-            )
-        except GraphLoadError:
-            compiled = None
-        items: list[CheckpointInfo] = []
-        if compiled is not None:
-            async for snap in compiled.aget_state_history(config, limit=limit):
-                items.append(info_from_snapshot(snap))
-        else:
-            async for tup in self.saver.alist(config, limit=limit):
-                items.append(info_from_tuple(tup))
-        if not items:
-            raise await self._not_found(thread_id)
-        return items
+        return await self.timetravel.history(thread_id, limit, graph)
 
     async def fork(
         self,
@@ -702,50 +473,6 @@ class Engine:
             RunNotActive: ``new_thread_id`` already exists.
         """
         inputs.check_thread_id(new_thread_id)
-        record = await self.runs.get(thread_id)
-        compiled = self.graphs.for_thread(thread_id, record.graph if record else None, graph)
-        ref = self.graphs.resolve(compiled)[1] or (record.graph if record else None)
-        if not await checkpoint_exists(self.saver, thread_id, checkpoint_id):
-            if record is None and not await checkpoint_exists(self.saver, thread_id):
-                raise await self._not_found(thread_id)
-            raise ThreadNotFound(
-                f"thread {thread_id!r} has no checkpoint {checkpoint_id!r} "
-                f"(list them with `{command('history', thread_id)}`)"
-            )
-        new_thread_id = new_thread_id or records.new_thread_id()
-        if await checkpoint_exists(self.saver, new_thread_id) or await self.runs.get(new_thread_id):
-            raise RunNotActive(f"thread {new_thread_id!r} already exists; choose another id")
-        await fork_thread(
-            self.saver,
-            self.graphs.attach(compiled),
-            thread_id,
-            checkpoint_id,
-            new_thread_id,
-            values,
-            as_node,
+        return await self.timetravel.fork(
+            thread_id, checkpoint_id, values, as_node, new_thread_id, graph
         )
-        now = time.time()
-        await self.runs.create_pending(
-            new_thread_id,
-            {
-                "thread_id": new_thread_id,
-                "run_id": records.new_run_id(),
-                "graph": ref,
-                "status": "pending",
-                "started_at": now,
-                "updated_at": now,
-                "forked_from": {"thread_id": thread_id, "checkpoint_id": checkpoint_id},
-            },
-        )
-        self.graphs.remember(new_thread_id, compiled, ref)
-        return new_thread_id
-
-
-def _busy_message(thread_id: str, record: RunRecord | None) -> str:
-    if record is None:
-        return f"thread {thread_id!r} is busy; try again"
-    where = f"process {record.pid} on {record.host}" if record.pid else "another engine"
-    return (
-        f"thread {thread_id!r} is running in {where} (run {record.run_id}); "
-        f"wait for it, or `{command('cancel', thread_id)}`"
-    )

@@ -1,63 +1,42 @@
-"""Continuing runs: what a claimed run resumes with, and the repair of its last checkpoint.
+"""Continuing runs: resume one thread, or recover every run whose owner died.
 
-Owns: deciding whether a run's stored input was taken up by LangGraph (then
+Owns: the checks before a resume (is the thread resumable, does it wait for an
+answer), deciding whether a run's stored input was taken up by LangGraph (then
 the run continues from its checkpoints) or not (then it starts again from the
-input stored with its claim), and making tasks that were cancelled half-way
-through their writes run again. Both run only after the engine holds the run's
-claim: claim, then repair, then drive.
+input stored with its claim), finding runs whose owner is gone, and marking
+runs that cannot be continued ``lost``. Every run is claimed before anything
+is written to its thread: claim, then repair, then drive.
 
-Must not: claim runs or write run records (the engine does), or write
-SurrealQL.
+Must not: write SurrealQL or drive runs (the launcher and the driver do).
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.pregel import Pregel
+from langgraph.types import Command
 
-from sentient_graph.runs import RunInput
+from sentient_graph.engine.driver import one_line
+from sentient_graph.engine.handle import RunHandle
+from sentient_graph.engine.launcher import Launcher, busy_message
+from sentient_graph.engine.timetravel import checkpoint_exists
+from sentient_graph.errors import RunNotActive, ThreadNotFound
+from sentient_graph.runs import RunRecord
+from sentient_graph.runs.codec import RunInputCodec
+from sentient_graph.runs.liveness import owner_dead
 
-__all__ = ["RunInputCodec", "drop_partial_writes", "input_taken"]
+__all__ = ["NOTHING", "Recovery", "input_taken"]
 
 log = structlog.get_logger(__name__)
 
-#: LangGraph's pending-write channel for a task's error (part of the stored checkpoint format).
-ERROR_CHANNEL = "__error__"
-#: Channels that record how a task ended rather than what it wrote.
-STATUS_CHANNELS = frozenset({"__error__", "__error_source_node__", "__interrupt__", "__resume__"})
-
-
-class RunInputCodec:
-    """Turns a run's input and config into a :class:`RunInput` and back, with the
-    checkpointer's serializer (so they come back as the types they went in as).
-
-    Args:
-        saver: The engine's checkpointer; its ``serde`` is used.
-    """
-
-    def __init__(self, saver: BaseCheckpointSaver[Any]) -> None:
-        self.serde = saver.serde
-
-    def encode(self, input: Any, config: RunnableConfig | None) -> RunInput:
-        """The stored form of a run's input and extra config.
-
-        Raises:
-            TypeError: a value the serializer cannot write.
-        """
-        return RunInput(
-            input=None if input is None else self.serde.dumps_typed(input),
-            config=self.serde.dumps_typed(dict(config)) if config else None,
-        )
-
-    def decode(self, stored: RunInput) -> tuple[Any, RunnableConfig | None]:
-        """``(input, config)`` as they were given to the run."""
-        input = None if stored.input is None else self.serde.loads_typed(stored.input)
-        config = None if stored.config is None else self.serde.loads_typed(stored.config)
-        return input, config
+#: ``resume`` was not given (``None`` is a valid answer to an interrupt).
+NOTHING: Any = object()
 
 
 async def input_taken(saver: BaseCheckpointSaver[Any], thread_id: str, run_id: str) -> bool:
@@ -71,55 +50,147 @@ async def input_taken(saver: BaseCheckpointSaver[Any], thread_id: str, run_id: s
     return head is not None and (head.metadata or {}).get("run_id") == run_id
 
 
-async def drop_partial_writes(
-    saver: BaseCheckpointSaver[Any], attached: Pregel, thread_id: str
-) -> None:
-    """Make tasks that were cancelled half-way through their writes run again.
-
-    LangGraph stores the writes a cancelled task had made so far next to its
-    error (``PregelRunner.commit``), and on resume treats those writes as the
-    task's output: a node cancelled between its state write and its
-    conditional edge would count as finished and its branch would be lost.
-    When the last checkpoint holds such a task, it is copied (LangGraph's
-    ``__copy__``) and only the writes of the tasks that finished are carried
-    over to the copy, so the cancelled ones run again and finished ones do not.
+class Recovery:
+    """Resumes threads and recovers orphaned runs for one engine.
 
     Args:
-        saver: The checkpointer ``attached`` uses.
-        attached: The thread's graph with the engine's checkpointer.
-        thread_id: The thread; the caller holds its run's claim.
+        launcher: Claims and drives runs.
+        codec: Reads the input stored with a run.
+        not_found: Builds the error for an unknown thread (with a did-you-mean).
     """
-    head_config: RunnableConfig = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
-    head = await saver.aget_tuple(head_config)
-    if head is None or not head.pending_writes:
-        return
-    by_task: dict[str, list[tuple[str, Any]]] = {}
-    for task_id, channel, value in head.pending_writes:
-        by_task.setdefault(task_id, []).append((channel, value))
 
-    def failed(writes: list[tuple[str, Any]]) -> bool:
-        return any(channel == ERROR_CHANNEL for channel, _ in writes)
+    def __init__(
+        self,
+        launcher: Launcher,
+        codec: RunInputCodec,
+        not_found: Callable[[str], Awaitable[ThreadNotFound]],
+    ) -> None:
+        self.launcher = launcher
+        self.runs = launcher.runs
+        self.graphs = launcher.graphs
+        self.saver = launcher.graphs.saver
+        self.codec = codec
+        self._not_found = not_found
 
-    partial = [
-        task_id
-        for task_id, writes in by_task.items()
-        if failed(writes) and any(ch not in STATUS_CHANNELS for ch, _ in writes)
-    ]
-    if not partial:
-        return
-    before = await attached.aget_state(head.config)
-    key_of = {task.id: (task.name, task.path) for task in before.tasks}
-    copy_config = await attached.aupdate_state(head.config, None, as_node="__copy__")
-    after = await attached.aget_state(copy_config)
-    # Task ids hash the checkpoint id; the copy's tasks are the same tasks by (name, path).
-    id_of = {(task.name, task.path): task.id for task in after.tasks}
-    for task_id, writes in by_task.items():
-        if failed(writes):
-            continue
-        key = key_of.get(task_id)
-        new_id = id_of.get(key) if key is not None else task_id
-        if new_id is None:
-            log.warning("resume.finished_task_not_matched", task_id=task_id)
-            continue
-        await saver.aput_writes(copy_config, writes, new_id)
-    log.info("resume.partial_writes_dropped", tasks=len(partial))
+    async def resume(
+        self,
+        thread_id: str,
+        resume: Any,
+        graph: Pregel | str | None,
+        config: RunnableConfig | None,
+    ) -> RunHandle:
+        """See :meth:`Engine.resume`."""
+        record = await self.runs.get(thread_id)
+        if record is None and not await checkpoint_exists(self.saver, thread_id):
+            raise await self._not_found(thread_id)
+        stale: RunRecord | None = None
+        if record is not None:
+            if record.status == "running":
+                if thread_id in self.launcher.active or not owner_dead(record, time.time()):
+                    raise RunNotActive(busy_message(thread_id, record))
+                stale = record
+            elif record.status == "completed" and resume is NOTHING:
+                raise RunNotActive(
+                    f"thread {thread_id!r} completed; nothing to resume "
+                    "(start it again with new input, or fork it from a checkpoint)"
+                )
+        compiled = self.graphs.for_thread(thread_id, record.graph if record else None, graph)
+        ref = self.graphs.resolve(compiled)[1] or (record.graph if record else None)
+        input, extra = await self.untaken_input(record)
+        if resume is not NOTHING:
+            input = Command(resume=resume)
+        state = await self.graphs.attach(compiled).aget_state(
+            {"configurable": {"thread_id": thread_id}}
+        )
+        if resume is not NOTHING and not state.interrupts and not state.next:
+            raise RunNotActive(
+                f"thread {thread_id!r} waits for no answer and has nothing left to run "
+                "(start it again with new input, or fork it from a checkpoint)"
+            )
+        if resume is NOTHING and input is None:
+            if state.interrupts:
+                raise RunNotActive(
+                    f"thread {thread_id!r} waits for an answer to {state.interrupts[0].value!r}; "
+                    "pass resume=... (CLI: --value JSON)"
+                )
+            # ``next`` leaves out tasks that finished but whose superstep did not
+            # complete (their writes are pending); those still need a resume.
+            if not state.next and not state.tasks:
+                raise RunNotActive(
+                    f"thread {thread_id!r} has nothing left to run "
+                    "(it finished at its last checkpoint)"
+                )
+        return await self.launcher.launch(
+            compiled,
+            ref,
+            thread_id,
+            input,
+            config=config or extra,
+            resumed=True,
+            stale=stale,
+            repair=input is None or isinstance(input, Command),
+            replace_graph=True,
+            correlation_id=record.correlation_id if record else None,
+            metadata=record.metadata if record else None,
+        )
+
+    async def untaken_input(self, record: RunRecord | None) -> tuple[Any, RunnableConfig | None]:
+        """The input a run was started with, if LangGraph never took it (killed or
+        cancelled before its first checkpoint); else ``(None, its config)``."""
+        if record is None:
+            return None, None
+        stored = await self.runs.get_input(record.thread_id, record.run_id)
+        if stored is None or (stored.input is None and stored.config is None):
+            return None, None
+        input, config = self.codec.decode(stored)
+        if input is not None and await input_taken(self.saver, record.thread_id, record.run_id):
+            input = None
+        return input, config
+
+    async def stale_runs(self) -> list[RunRecord]:
+        """See :meth:`Engine.stale_runs`."""
+        now = time.time()
+        records = await self.runs.running_elsewhere(self.launcher.owner)
+        return [
+            r.as_stale()
+            for r in records
+            if r.thread_id not in self.launcher.active and owner_dead(r, now)
+        ]
+
+    async def recover(self) -> list[RunHandle]:
+        """See :meth:`Engine.recover`."""
+        handles: list[RunHandle] = []
+        for record in await self.stale_runs():
+            try:
+                compiled = self.graphs.for_thread(record.thread_id, record.graph, None)
+                input, extra = await self.untaken_input(record)
+            except Exception as exc:
+                await self._lose(record, f"recover could not continue it: {one_line(exc)}")
+                continue
+            try:
+                handle = await self.launcher.launch(
+                    compiled,
+                    record.graph,
+                    record.thread_id,
+                    input,
+                    config=extra,
+                    resumed=True,
+                    stale=record,
+                    repair=input is None or isinstance(input, Command),
+                    replace_graph=True,
+                    correlation_id=record.correlation_id,
+                    metadata=record.metadata,
+                )
+            except RunNotActive:
+                continue  # another process claimed it first
+            log.info("recover.resumed", thread_id=record.thread_id, dead_owner=record.owner)
+            handles.append(handle)
+        return handles
+
+    async def _lose(self, record: RunRecord, reason: str) -> None:
+        log.warning("recover.lost", thread_id=record.thread_id, error=reason)
+        await self.runs.finish(
+            record.thread_id,
+            record.run_id,
+            {"status": "lost", "error": reason, "updated_at": time.time(), "lease_until": None},
+        )

@@ -20,6 +20,7 @@ from langgraph.pregel import Pregel
 from langgraph.types import StateSnapshot
 
 from sentient_graph.engine.handle import RunHandle
+from sentient_graph.engine.recovery import NOTHING
 from sentient_graph.engine.timetravel import CheckpointInfo
 from sentient_graph.runs import RunRecord
 
@@ -30,9 +31,6 @@ if TYPE_CHECKING:
 __all__ = ["SyncEngine", "SyncRunHandle"]
 
 T = TypeVar("T")
-
-#: ``resume`` was not given (``None`` is a valid answer to an interrupt).
-NOTHING: Any = object()
 
 
 class SyncRunHandle:

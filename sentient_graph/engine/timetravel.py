@@ -6,12 +6,13 @@ checkpointer's raw tuple) and :func:`fork_thread`, which copies a thread with
 the checkpointer's ``acopy_thread`` and branches the copy at a past checkpoint
 with LangGraph's ``aupdate_state``.
 
-Must not: write run records (the engine records the fork's ``pending`` run) or
-SurrealQL.
+Must not: write SurrealQL (the run store records a fork's ``pending`` run).
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,10 @@ from langgraph.pregel import Pregel
 from langgraph.types import StateSnapshot
 
 from sentient_graph.engine.driver import interrupt_payload
+from sentient_graph.engine.graphs import GraphRegistry
+from sentient_graph.errors import GraphLoadError, RunNotActive, ThreadNotFound
+from sentient_graph.runs import RunStore, records
+from sentient_graph.shell import command
 
 __all__ = [
     "CheckpointInfo",
@@ -141,3 +146,95 @@ async def fork_thread(
         await attached.aupdate_state(at, None, as_node="__copy__")
     else:
         await attached.aupdate_state(at, values, as_node=as_node)
+
+
+class TimeTravel:
+    """History and forks of one engine's threads.
+
+    Args:
+        runs: The run records (a fork records its ``pending`` run).
+        graphs: The engine's graphs and checkpointer.
+        not_found: Builds the error for an unknown thread (with a did-you-mean).
+    """
+
+    def __init__(
+        self,
+        runs: RunStore,
+        graphs: GraphRegistry,
+        not_found: Callable[[str], Awaitable[ThreadNotFound]],
+    ) -> None:
+        self.runs = runs
+        self.graphs = graphs
+        self.saver = graphs.saver
+        self._not_found = not_found
+
+    async def history(
+        self, thread_id: str, limit: int | None, graph: Pregel | str | None
+    ) -> list[CheckpointInfo]:
+        """See :meth:`Engine.history`."""
+        record = await self.runs.get(thread_id)
+        config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
+        try:
+            compiled: Pregel | None = self.graphs.attach(
+                self.graphs.for_thread(thread_id, record.graph if record else None, graph)
+            )
+        except GraphLoadError:
+            compiled = None
+        items: list[CheckpointInfo] = []
+        if compiled is not None:
+            async for snap in compiled.aget_state_history(config, limit=limit):
+                items.append(info_from_snapshot(snap))
+        else:
+            async for tup in self.saver.alist(config, limit=limit):
+                items.append(info_from_tuple(tup))
+        if not items:
+            raise await self._not_found(thread_id)
+        return items
+
+    async def fork(
+        self,
+        thread_id: str,
+        checkpoint_id: str,
+        values: Any,
+        as_node: str | None,
+        new_thread_id: str | None,
+        graph: Pregel | str | None,
+    ) -> str:
+        """See :meth:`Engine.fork`."""
+        record = await self.runs.get(thread_id)
+        compiled = self.graphs.for_thread(thread_id, record.graph if record else None, graph)
+        ref = self.graphs.resolve(compiled)[1] or (record.graph if record else None)
+        if not await checkpoint_exists(self.saver, thread_id, checkpoint_id):
+            if record is None and not await checkpoint_exists(self.saver, thread_id):
+                raise await self._not_found(thread_id)
+            raise ThreadNotFound(
+                f"thread {thread_id!r} has no checkpoint {checkpoint_id!r} "
+                f"(list them with `{command('history', thread_id)}`)"
+            )
+        new_thread_id = new_thread_id or records.new_thread_id()
+        if await checkpoint_exists(self.saver, new_thread_id) or await self.runs.get(new_thread_id):
+            raise RunNotActive(f"thread {new_thread_id!r} already exists; choose another id")
+        await fork_thread(
+            self.saver,
+            self.graphs.attach(compiled),
+            thread_id,
+            checkpoint_id,
+            new_thread_id,
+            values,
+            as_node,
+        )
+        now = time.time()
+        await self.runs.create_pending(
+            new_thread_id,
+            {
+                "thread_id": new_thread_id,
+                "run_id": records.new_run_id(),
+                "graph": ref,
+                "status": "pending",
+                "started_at": now,
+                "updated_at": now,
+                "forked_from": {"thread_id": thread_id, "checkpoint_id": checkpoint_id},
+            },
+        )
+        self.graphs.remember(new_thread_id, compiled, ref)
+        return new_thread_id
