@@ -27,15 +27,18 @@ def command(subcommand: str, *args: str, options: Sequence[str] = ()) -> str:
         subcommand: The subcommand, e.g. ``"resume"`` (or ``"memory list"``
             for a command group: split on spaces, each word quoted).
         *args: Positional arguments (thread ids, checkpoint ids), quoted.
-        options: Option words, each quoted, placed before the positional
-            arguments (``("--value", "JSON")``).
+        options: Option words, each quoted (``("--value", "JSON")``): after
+            the positional arguments, or before ``--`` when one of those
+            starts with ``-`` (after ``--`` every word is positional).
 
     Returns:
-        For example ``sentient-graph resume --value JSON -- -x`` or
+        For example ``sentient-graph resume a1 --value JSON``,
+        ``sentient-graph resume --value JSON -- -x`` or
         ``sentient-graph resume 'it'"'"'s'``.
     """
-    words = [PROG, *subcommand.split(), *options]
+    words = [PROG, *subcommand.split()]
     if any(arg.startswith("-") for arg in args):
-        words.append("--")
-    words.extend(args)
+        words += [*options, "--", *args]
+    else:
+        words += [*args, *options]
     return " ".join(shlex.quote(word) for word in words)
