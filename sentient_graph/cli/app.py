@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from typing import Annotated
 
 import typer
@@ -21,7 +22,7 @@ from sentient_graph.cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXI
 from sentient_graph.cli.logs import configure_logging
 from sentient_graph.cli.runtime import CliOptions, say
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "run_cli"]
 
 app = typer.Typer(
     name="sentient-graph",
@@ -145,10 +146,19 @@ def _usage_line(exc: Exception) -> str:
     return f"error: {message} (see `{path} --help`)"
 
 
-def main() -> None:
-    """Entry point of the ``sentient-graph`` script: run, flush, leave with the code."""
+def run_cli(args: Sequence[str] | None = None) -> int:
+    """Run one command line (default ``sys.argv[1:]``) and return its exit code.
+
+    What :func:`main` does, without flushing or leaving the process: usage
+    errors become one line, and every code is one of the table in
+    :mod:`sentient_graph.cli`.
+    """
     try:
-        result = app(prog_name="sentient-graph", standalone_mode=False)
+        result = app(
+            args=None if args is None else list(args),
+            prog_name="sentient-graph",
+            standalone_mode=False,
+        )
         code = result if isinstance(result, int) else EXIT_OK
     except SystemExit as exc:
         if isinstance(exc.code, int) or exc.code is None:
@@ -167,6 +177,12 @@ def main() -> None:
         if type(exc).__name__ != "Abort":
             raise
         code = EXIT_INTERRUPTED
+    return code
+
+
+def main() -> None:
+    """Entry point of the ``sentient-graph`` script: run, flush, leave with the code."""
+    code = run_cli()
     try:
         sys.stdout.flush()
     except BrokenPipeError:
