@@ -61,11 +61,19 @@ GRAPH_WIDTH = 28
 PIPE_WIDTH = 10_000
 
 
+class _ResultConsole(Console):
+    """A console whose closed pipe is the command's to handle (exit 141), not rich's (exit 1)."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError
+
+
 def stdout_console() -> Console:
     """Results on stdout; in a pipe no width limit, so free text is never folded."""
-    console = Console(highlight=False, soft_wrap=True)
+    console = _ResultConsole(highlight=False, soft_wrap=True)
     if not console.is_terminal:
-        console = Console(highlight=False, soft_wrap=True, width=PIPE_WIDTH)
+        console = _ResultConsole(highlight=False, soft_wrap=True, width=PIPE_WIDTH)
     return console
 
 
