@@ -135,11 +135,22 @@ def _short_graph(ref: str | None) -> str:
     return f"{name}:{attr}" if target else ref
 
 
-def _fit(widths: list[int], flexible: int, total: int, minimum: int = 8) -> list[int]:
-    """Give column ``flexible`` what is left of ``total`` (two spaces between columns)."""
-    used = sum(w for i, w in enumerate(widths) if i != flexible) + 2 * (len(widths) - 1)
+def _fit(widths: list[int], minimum: list[int], shrink_order: list[int], total: int) -> list[int]:
+    """Column widths that fit ``total`` (two spaces between columns).
+
+    Columns in ``shrink_order`` give way first to last, each down to its
+    minimum; the others keep their width. When even the minimums do not fit,
+    the rows are wider than ``total`` (the terminal wraps them) but no column
+    is lost.
+    """
     widths = list(widths)
-    widths[flexible] = max(minimum, min(widths[flexible], total - used))
+    over = sum(widths) + 2 * (len(widths) - 1) - total
+    for i in shrink_order:
+        if over <= 0:
+            break
+        give = min(over, max(0, widths[i] - minimum[i]))
+        widths[i] -= give
+        over -= give
     return widths
 
 
@@ -147,12 +158,14 @@ def _table(
     console: Console, headers: list[str], rows: list[list[str]], styles: list[list[str]]
 ) -> None:
     """Rows whose cells are already cut to their column width: nothing is dropped."""
+    widths = _widths(headers, rows)
     table = Table(box=None, pad_edge=False, header_style="bold", expand=False)
-    for header in headers:
-        table.add_column(header, no_wrap=True, overflow="ellipsis")
+    for header, width in zip(headers, widths, strict=True):
+        table.add_column(header, no_wrap=True, overflow="ellipsis", min_width=width)
     for row, style in zip(rows, styles, strict=True):
         table.add_row(*(Text(cell, style=s) for cell, s in zip(row, style, strict=True)))
-    console.print(table)
+    # Never let rich squeeze a column away: render at least as wide as the rows.
+    console.print(table, width=max(console.width, sum(widths) + 2 * (len(widths) - 1)))
 
 
 def _widths(headers: list[str], rows: list[list[str]]) -> list[int]:
@@ -176,7 +189,8 @@ def print_threads(records: list[RunRecord], console: Console, *, as_json: bool) 
         ]
         for r in records
     ]
-    widths = _fit(_widths(headers, rows), 5, console.width)
+    # error, graph, thread give way (in that order); status, time and run stay whole.
+    widths = _fit(_widths(headers, rows), [5, 6, 5, 19, 3, 5], [5, 2, 0], console.width)
     rows = [[ellipsize(cell, w) for cell, w in zip(row, widths, strict=True)] for row in rows]
     styles = [["", STATUS_STYLE.get(row[1], ""), "", "", "", ""] for row in rows]
     _table(console, headers, rows, styles)
@@ -198,7 +212,7 @@ def print_history(items: list[CheckpointInfo], console: Console, *, as_json: boo
         ]
         for item in items
     ]
-    widths = _fit(_widths(headers, rows), 4, console.width)
+    widths = _fit(_widths(headers, rows), [36, 4, 6, 19, 4], [4], console.width)
     rows = [[ellipsize(cell, w) for cell, w in zip(row, widths, strict=True)] for row in rows]
     _table(console, headers, rows, [[""] * len(headers) for _ in rows])
 
