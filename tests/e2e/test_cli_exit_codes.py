@@ -410,27 +410,26 @@ def test_ctrl_c_is_130_and_the_run_can_be_resumed(
     base, _ = prepared
     where = _copy(base, tmp_path / "ctrl-c")
     cli = Cli(where, _clean_env())
+    gate = where / "gate.open"
+    graph = f"{Path(__file__).with_name('gate_graph.py')}:graph"
     thread = 'it\'s "q" x'
-    run = cli.background(
-        "run",
-        "software_team",
-        "--input",
-        '{"request": "an API"}',
-        "--thread",
-        thread,
-        env={"SENTIENT_DEMO_DELAY": "0.5"},
-    )
-    run.wait_for_line("node_started    planner")
+    run = cli.background("run", graph, "--thread", thread, env={"SENTIENT_GATE": str(gate)})
+    run.wait_for_line("node_started    gate")  # held there until the gate opens
     run.proc.send_signal(signal.SIGINT)
     done = run.finish()
     assert done.code == EXIT_INTERRUPTED, done.stderr
     # The suggestion pastes into a shell as it is.
     assert "sentient-graph resume 'it'\"'\"'s \"q\" x'" in done.stderr
-    listed = cli("threads", "--json")
-    assert {
+    listed = InProcess(where)("threads", "--json")
+    status = {
         json.loads(line)["thread_id"]: json.loads(line)["status"]
         for line in listed.stdout.splitlines()
-    }[thread] == "cancelled"
+    }
+    assert status[thread] == "cancelled"
+    gate.touch()
+    resumed = InProcess(where)("resume", thread, env={"SENTIENT_GATE": str(gate)})
+    assert resumed.code == EXIT_OK, resumed.stderr
+    assert json.loads(resumed.stdout)["trail"] == ["first", "gate", "last"]
 
 
 def test_ctrl_c_while_following_events_is_130(prepared: tuple[Path, str], tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from sentient_graph.errors import InvalidInput
 
 __all__ = ["STATUSES", "history", "threads"]
 
-STATUSES = ("pending", "running", "completed", "failed", "interrupted", "cancelled")
+STATUSES = ("pending", "running", "completed", "failed", "interrupted", "cancelled", "stale")
 
 AsJson = Annotated[bool, typer.Option("--json", help="One JSON object per line, values whole.")]
 
@@ -38,7 +38,11 @@ def threads(
         if status is not None and status not in STATUSES:
             raise InvalidInput(f"unknown status {status!r} (use one of: {', '.join(STATUSES)})")
         async with open_engine(opts, redis=False) as engine:
-            records = await engine.threads(status)
+            if status == "stale":  # recorded running, but its process died (recover takes it)
+                running = await engine.threads("running")
+                records = [r for r in running if getattr(r, "stale", False)]
+            else:
+                records = await engine.threads(status)
         if not records and not as_json:
             say("no threads" + (f" with status {status}" if status else ""))
         else:
