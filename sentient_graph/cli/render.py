@@ -14,7 +14,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import IO, TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console
 from rich.table import Table
@@ -108,7 +108,7 @@ def print_json(value: Any, out: TextIO, *, indent: int | None = 2) -> None:
     out.flush()
 
 
-def print_json_lines(rows: Sequence[Any], out: TextIO) -> None:
+def print_json_lines(rows: Sequence[Any], out: IO[str]) -> None:
     """One JSON object per row (a dataclass or a mapping), values whole."""
     for row in rows:
         data = asdict(row) if is_dataclass(row) and not isinstance(row, type) else row

@@ -142,7 +142,7 @@ def check_input(graph: Pregel, input: Any) -> None:
             if unknown:
                 raise InvalidInput(
                     f"input key {unknown[0]!r} is not in the graph's {name} "
-                    f"(keys: {', '.join(map(str, keys)) or 'none'})"
+                    f"(keys: {', '.join(map(str, keys or ())) or 'none'})"
                 )
             return
         if state is not None and _has_annotated_keys(input):
