@@ -191,22 +191,7 @@ def test_a_second_process_gets_store_locked_and_the_run_loses_nothing(
     assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) > 10
 
 
-@pytest.mark.parametrize(
-    ("args", "needle"),
-    [
-        (["run", "no_such_graph"], "unknown graph 'no_such_graph'"),
-        (["run", "./missing.py:graph"], "does not exist"),
-        (["run", "software_team", "--input", "{not json"], "not valid JSON"),
-        (["run", "software_team", "--input", "@nope.json"], "cannot read nope.json"),
-        (["resume", "no-such-thread"], "no run or checkpoint for thread 'no-such-thread'"),
-        (["history", "no-such-thread"], "no run or checkpoint for thread 'no-such-thread'"),
-        (["threads", "--status", "sleeping"], "unknown status 'sleeping'"),
-    ],
-)
-def test_one_line_errors_for_bad_input(cli: Cli, args: list[str], needle: str) -> None:
-    result = cli(*args)
-    assert result.code == 2, result.stderr
-    assert needle in _one_line_error(result.stderr)
+# Every command's exit code over the same bad inputs: tests/e2e/test_cli_exit_codes.py.
 
 
 def test_unknown_thread_suggests_a_close_one(cli: Cli) -> None:

@@ -143,7 +143,16 @@ CASES: dict[str, dict[str, list[Step] | str]] = {
                 needle="'topc'",
             ),
             step("run", "approval", "-t", "j5", "--input", "{no", code=EXIT_USAGE, needle="JSON"),
-            step("run", "no_such_graph", code=EXIT_USAGE, needle="no_such_graph"),
+            step("run", "no_such_graph", code=EXIT_USAGE, needle="unknown graph 'no_such_graph'"),
+            step("run", "./missing.py:graph", code=EXIT_USAGE, needle="does not exist"),
+            step(
+                "run",
+                "approval",
+                "--input",
+                "@nope.json",
+                code=EXIT_USAGE,
+                needle="cannot read nope.json",
+            ),
             step("threads", "--json", code=EXIT_OK, check=_absent("j1")),
         ],
         "resume": [
