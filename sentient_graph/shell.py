@@ -1,32 +1,44 @@
-"""Commands we suggest to people, quoted so that they paste into a shell as they are.
+"""Commands we suggest to users, written so that they paste into a shell as they are.
 
-Owns: :func:`command`, used by every message that names a ``sentient-graph``
-command. Imports nothing of the engine or the CLI.
+Owns: turning a ``sentient-graph`` command line (a subcommand, its options,
+its positional arguments) into one string where every word is quoted with
+:func:`shlex.quote` and a positional word that starts with ``-`` comes after
+``--``, so that ``it's "q" x`` or ``-x`` as a thread id cannot break it.
+
+Must not: import the CLI, the engine or anything that opens a store: the
+engine's error messages use it too.
 """
 
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 
-__all__ = ["command"]
+__all__ = ["PROG", "command"]
 
-PROGRAM = "sentient-graph"
+#: The name of the console script.
+PROG = "sentient-graph"
 
 
-def command(*words: str) -> str:
-    """``sentient-graph WORDS...`` with each word shell-quoted.
+def command(subcommand: str, *args: str, options: Sequence[str] = ()) -> str:
+    """A ``sentient-graph`` command line that pastes into a POSIX shell as is.
 
-    Positional words that start with ``-`` follow a ``--``, so the command
-    line does not read them as options.
+    Args:
+        subcommand: The subcommand, e.g. ``"resume"`` (or ``"memory list"``
+            for a command group: split on spaces, each word quoted).
+        *args: Positional arguments (thread ids, checkpoint ids), quoted.
+        options: Option words, each quoted (``("--value", "JSON")``): after
+            the positional arguments, or before ``--`` when one of those
+            starts with ``-`` (after ``--`` every word is positional).
 
-    >>> command("resume", "a b")
-    "sentient-graph resume 'a b'"
-    >>> command("history", "-x")
-    'sentient-graph history -- -x'
+    Returns:
+        For example ``sentient-graph resume a1 --value JSON``,
+        ``sentient-graph resume --value JSON -- -x`` or
+        ``sentient-graph resume 'it'"'"'s'``.
     """
-    verb, *rest = words
-    parts = [PROGRAM, verb]
-    if any(word.startswith("-") for word in rest):
-        parts.append("--")
-    parts.extend(shlex.quote(word) for word in rest)
-    return " ".join(parts)
+    words = [PROG, *subcommand.split()]
+    if any(arg.startswith("-") for arg in args):
+        words += [*options, "--", *args]
+    else:
+        words += [*args, *options]
+    return " ".join(shlex.quote(word) for word in words)

@@ -1,9 +1,10 @@
-"""What the CLI shows while a run goes on, and the tables it prints.
+"""What the CLI shows while a run goes on.
 
 Owns: turning run events into a live view (a rich ``Live`` table of nodes on a
 terminal, one plain line per transition otherwise, flushed at once so a
-reader of a pipe sees each line as it happens) and printing run records and
-checkpoints as tables or JSON lines.
+reader of a pipe sees each line as it happens). The tables of ``threads`` and
+``history`` live in :mod:`sentient_graph.cli.render` (re-exported here for
+older imports).
 
 Must not: open the store, run anything or decide exit codes (``cli`` does).
 """
@@ -12,47 +13,34 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, TextIO
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
+
+from sentient_graph.cli.render import (
+    STATUS_STYLE,
+    ellipsize,
+    print_history,
+    print_json,
+    print_threads,
+    to_json,
+)
 
 if TYPE_CHECKING:
     from sentient_graph.events import Event
-    from sentient_graph.runner import CheckpointInfo, RunRecord
 
 __all__ = ["RunView", "print_history", "print_json", "print_threads", "to_json"]
 
 #: Event types the view leaves out: they carry no node transition.
 _QUIET_TYPES = frozenset({"checkpoint_saved"})
 
-_STATUS_STYLE = {
-    "running": "yellow",
-    "completed": "green",
-    "done": "green",
-    "failed": "red",
-    "interrupted": "magenta",
-    "cancelled": "red",
-    "pending": "cyan",
-    "retrying": "yellow",
-}
-
-
-def to_json(value: Any) -> Any:
-    """Plain JSON data for printing (what JSON cannot hold becomes its ``repr``)."""
-    from pydantic_core import to_jsonable_python
-
-    return to_jsonable_python(value, fallback=repr)
-
-
-def print_json(value: Any, out: TextIO, *, indent: int | None = 2) -> None:
-    """Write ``value`` as JSON to ``out`` and flush."""
-    out.write(json.dumps(to_json(value), indent=indent, ensure_ascii=False) + "\n")
-    out.flush()
+#: Widest a node name or thread id gets in the live table (the detail takes the rest).
+_NODE_WIDTH = 32
+_THREAD_WIDTH = 24
 
 
 def _type(event: Event) -> str:
@@ -136,8 +124,8 @@ class RunView:
         self._live.update(self._table())
 
     def _line(self, event: Event, kind: str) -> None:
-        prefix = f"[{event.thread_id}] " if self.show_thread else ""
-        source = event.source or (event.payload or {}).get("agent") or "-"
+        prefix = f"[{ellipsize(event.thread_id, _THREAD_WIDTH)}] " if self.show_thread else ""
+        source = ellipsize(str(event.source or (event.payload or {}).get("agent") or "-"), 60)
         detail = _detail(event)
         text = f"{prefix}{event.seq:>3} {kind:<15} {source}" + (f"  {detail}" if detail else "")
         # soft_wrap + no highlighting: one physical line per event, as written.
@@ -175,11 +163,15 @@ class RunView:
 
     def _table(self) -> Table:
         table = Table(box=None, pad_edge=False, header_style="bold")
-        # Names and states stay whole; only the free-text detail gives way on a narrow terminal.
-        # Names, states and times stay whole; only the free-text detail is cut to
-        # what is left of the terminal (rich would otherwise squeeze columns away).
-        node_w = max((len(r.node) for r in self._rows.values()), default=4)
-        thread_w = max((len(t) for t, _ in self._rows), default=6) if self.show_thread else 0
+        # Every column keeps its place: names are cut at a cap, the free-text
+        # detail to what is left of the terminal (rich would otherwise squeeze
+        # columns away).
+        node_w = min(_NODE_WIDTH, max((len(r.node) for r in self._rows.values()), default=4))
+        thread_w = (
+            min(_THREAD_WIDTH, max((len(t) for t, _ in self._rows), default=6))
+            if self.show_thread
+            else 0
+        )
         fixed = node_w + 11 + 7 + 2 * 4 + (thread_w + 2 if self.show_thread else 0)
         if self.show_thread:
             table.add_column("thread", no_wrap=True, width=thread_w)
@@ -192,78 +184,14 @@ class RunView:
         now = time.monotonic()
         for (thread_id, _), row in self._rows.items():
             elapsed = (row.ended or now) - row.started
-            style = _STATUS_STYLE.get(row.status, "")
-            cells = [row.node, f"[{style}]{row.status}[/]", f"{elapsed:.1f}s", row.detail]
+            style = STATUS_STYLE.get(row.status, "")
+            cells = [
+                Text(ellipsize(row.node, node_w)),
+                Text(row.status, style=style),
+                Text(f"{elapsed:.1f}s"),
+                Text(ellipsize(row.detail, 500)),
+            ]
             if self.show_thread:
-                cells.insert(0, thread_id)
+                cells.insert(0, Text(ellipsize(thread_id, thread_w)))
             table.add_row(*cells)
         return table
-
-
-def _when(epoch: float | None) -> str:
-    if not epoch:
-        return "-"
-    return datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _short_graph(ref: str | None) -> str:
-    if not ref:
-        return "-"
-    target, _, attr = ref.rpartition(":")
-    name = target.rsplit("/", 1)[-1]
-    return f"{name}:{attr}"
-
-
-def _print_json_lines(rows: Sequence[Any], console: Console) -> None:
-    """One JSON object per dataclass row (``--json``)."""
-    for row in rows:
-        console.file.write(json.dumps(to_json(asdict(row)), ensure_ascii=False) + "\n")
-    console.file.flush()
-
-
-def print_threads(records: list[RunRecord], console: Console, *, as_json: bool) -> None:
-    """Print run records: JSON lines, or a table."""
-    if as_json:
-        _print_json_lines(records, console)
-        return
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    table.add_column("thread", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("graph", no_wrap=True)
-    table.add_column("updated", no_wrap=True)
-    table.add_column("run", no_wrap=True)
-    table.add_column("error")
-    for r in records:
-        style = _STATUS_STYLE.get(r.status, "")
-        table.add_row(
-            r.thread_id,
-            f"[{style}]{r.status}[/]",
-            _short_graph(r.graph),
-            _when(r.updated_at),
-            r.run_id[:8],
-            r.error or "",
-        )
-    console.print(table)
-
-
-def print_history(items: list[CheckpointInfo], console: Console, *, as_json: bool) -> None:
-    """Print checkpoints, newest first: JSON lines, or a table."""
-    if as_json:
-        _print_json_lines(items, console)
-        return
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    # Ids and numbers stay whole; the next nodes wrap. Values: --json.
-    table.add_column("checkpoint", no_wrap=True, min_width=36)
-    table.add_column("step", no_wrap=True, justify="right")
-    table.add_column("source", no_wrap=True)
-    table.add_column("created", no_wrap=True)
-    table.add_column("next")
-    for item in items:
-        table.add_row(
-            item.checkpoint_id,
-            str(item.step),
-            item.source or "-",
-            (item.created_at or "-")[:19].replace("T", " "),
-            ", ".join(item.next) or "-",
-        )
-    console.print(table)

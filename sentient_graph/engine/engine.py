@@ -149,6 +149,7 @@ class Engine:
         durability: Durability = "sync",
         lease_seconds: float = 30.0,
         event_linger: float | None = None,
+        redis: bool = True,
     ) -> _Opening:
         """Open an engine: connection, checkpointer, event bus, run table.
 
@@ -169,6 +170,8 @@ class Engine:
                 next ones (default :data:`~sentient_graph.events.DEFAULT_LINGER`);
                 it goes as soon as the process idles, and at once while someone
                 follows its thread.
+            redis: ``False`` publishes in-process only, whatever ``REDIS_URL`` says
+                (for work that neither publishes nor follows events).
 
         Returns:
             An awaitable that is also an async context manager.
@@ -187,7 +190,7 @@ class Engine:
                 saver = await _open_saver(conn)
                 bus = await EventBus.open(
                     conn,
-                    redis_url=redis_url_from_env(redis_url),
+                    redis_url=redis_url_from_env(redis_url) if redis else None,
                     prefix=prefix,
                     linger=DEFAULT_LINGER if event_linger is None else event_linger,
                 )

@@ -1,4 +1,8 @@
-"""``sentient-graph events THREAD``: history and live tail, from the same and another process."""
+"""``sentient-graph events THREAD``: history and live tail, from the same and another process.
+
+History comes from the store whenever it is free, with or without Redis; from
+the Redis stream only while a live process holds the embedded store.
+"""
 
 from __future__ import annotations
 
@@ -12,18 +16,19 @@ from pathlib import Path
 
 import pytest
 import structlog
-import typer
 from events_testkit import SHARED_REDIS, linear_graph, need_redis, run_graph
 from typer.testing import CliRunner
 
-from sentient_graph.cli.events import events
+from sentient_graph.cli.app import app
 from sentient_graph.db import connect
 from sentient_graph.events import Event, EventBus, EventType
 
-app = typer.Typer()
-app.command("events")(events)
+CLI = str(Path(sys.executable).with_name("sentient-graph"))
 
-CLI = "import typer; from sentient_graph.cli.events import events; typer.run(events)"
+
+def events(*args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    """``sentient-graph events ARGS`` in this process."""
+    return CliRunner().invoke(app, ["events", *args], env=env)
 
 
 def _publish_runs(
@@ -62,16 +67,13 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 def test_history_from_the_embedded_store_without_redis(store: str) -> None:
     thread = "t-cli"
     runs = _publish_runs(store, thread)
-    runner = CliRunner()
 
-    result = runner.invoke(app, [thread])
+    result = events(thread)
     assert result.exit_code == 0, result.output
     assert f"run {runs[0]}" in result.output and f"run {runs[1]}" in result.output
     assert "node_failed" in result.output and "error_type=ValueError" in result.output
 
-    result = runner.invoke(
-        app, [thread, "--json", "--type", "node_completed", "--type", "run_failed"]
-    )
+    result = events(thread, "--json", "--type", "node_completed", "--type", "run_failed")
     assert result.exit_code == 0, result.output
     got = [Event.from_json(line) for line in result.stdout.splitlines()]
     assert [(e.type, e.source) for e in got] == [
@@ -80,16 +82,22 @@ def test_history_from_the_embedded_store_without_redis(store: str) -> None:
         (EventType.RUN_FAILED, None),
     ]
 
-    result = runner.invoke(app, [thread, "--json", "--after", "3", "--run", runs[1]])
+    result = events(thread, "--json", "--after", "3", "--run", runs[1])
     tail = [Event.from_json(line) for line in result.stdout.splitlines()]
     assert [e.seq for e in tail] == list(range(4, len(tail) + 4))
     assert {e.run_id for e in tail} == {runs[1]}
 
-    result = runner.invoke(app, [thread, "--type", "nonsense"])
-    assert result.exit_code != 0 and "unknown event type 'nonsense'" in result.output
+    result = events(thread, "--type", "nonsense")
+    assert result.exit_code == 2 and "unknown event type 'nonsense'" in result.output
 
-    result = runner.invoke(app, [thread, "--follow"])
-    assert result.exit_code == 1
+    # Nothing matches: exit 0; no such thread: exit 2, as `history` does.
+    result = events(thread, "--type", "node_retried")
+    assert result.exit_code == 0 and "no events for thread 't-cli' that match" in result.output
+    result = events("t-cl")
+    assert result.exit_code == 2 and "no run or checkpoint for thread 't-cl'" in result.output
+
+    result = events(thread, "--follow")
+    assert result.exit_code == 2
     assert "set REDIS_URL" in result.output
 
 
@@ -103,10 +111,8 @@ def test_follow_from_another_process_while_the_run_holds_the_store(
     async def go() -> tuple[list[Event], int]:
         conn = await connect(store)  # the run's process holds the embedded store
         proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-u",
-            "-c",
             CLI,
+            "events",
             thread,
             "--follow",
             "--json",
@@ -126,7 +132,8 @@ def test_follow_from_another_process_while_the_run_holds_the_store(
                     seen.append(Event.from_json(line))
             proc.send_signal(signal.SIGINT)
             async with asyncio.timeout(15):
-                await proc.wait()
+                code = await proc.wait()
+            assert code == 130  # Ctrl-C, as for every command
             return seen, emitter.seq
         finally:
             if proc.returncode is None:
@@ -137,7 +144,7 @@ def test_follow_from_another_process_while_the_run_holds_the_store(
     seen, last = asyncio.run(go())
     assert [e.seq for e in seen] == list(range(1, last + 1))
     # The follower never opened the store: a one-shot read works again now.
-    result = CliRunner().invoke(app, [thread, "--json"], env={"REDIS_URL": ""})
+    result = events(thread, "--json", env={"REDIS_URL": ""})
     assert len(result.stdout.splitlines()) == last
 
 
@@ -167,17 +174,49 @@ def test_history_from_redis_when_the_store_is_busy(store: str, prefix: str) -> N
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == b"HELD"
         env = {"REDIS_URL": SHARED_REDIS, "SENTIENT_EVENTS_PREFIX": prefix}
-        result = CliRunner().invoke(app, [thread, "--json", "--type", "run_completed"], env=env)
+        result = events(thread, "--json", "--type", "run_completed", env=env)
         assert result.exit_code == 0, result.output
         assert [Event.from_json(line).type for line in result.stdout.splitlines()] == [
             EventType.RUN_COMPLETED
         ]
-        # Redis knows nothing of this thread and the store is locked: one line, no traceback.
-        result = CliRunner().invoke(app, ["unknown-thread"], env=env)
-        assert result.exit_code == 0
-        assert "busy with a run" in result.output and "Traceback" not in result.output
+        assert "a live run holds the store" in result.stderr
+        # Redis knows nothing of this thread and the store is held: exit 3, one line.
+        result = events("unknown-thread", env=env)
+        assert result.exit_code == 3
+        assert "Redis holds no events for thread 'unknown-thread'" in result.output
+        assert "Traceback" not in result.output
+        # Without Redis: exit 3, saying how to watch a live run.
+        result = events(thread, env={"REDIS_URL": ""})
+        assert result.exit_code == 3
+        assert "set REDIS_URL for both the run and this command" in result.output
     finally:
         assert holder.stdin is not None
         holder.stdin.write(b"\n")
         holder.stdin.close()
         holder.wait(timeout=15)
+
+
+def test_history_from_the_store_when_redis_is_set_and_the_store_is_free(
+    store: str, prefix: str
+) -> None:
+    """A thread whose first run went without Redis: both runs, though Redis knows one."""
+    need_redis()
+    thread = "t-mixed"
+
+    async def go() -> list[str]:
+        conn = await connect(store)
+        try:
+            async with await EventBus.open(conn) as bus:
+                first = await run_graph(bus, linear_graph(["a"]), thread)
+            async with await EventBus.open(conn, redis_url=SHARED_REDIS, prefix=prefix) as bus:
+                second = await run_graph(bus, linear_graph(["b"]), thread)
+            return [first.run_id, second.run_id]
+        finally:
+            await conn.aclose()
+
+    runs = asyncio.run(go())
+    env = {"REDIS_URL": SHARED_REDIS, "SENTIENT_EVENTS_PREFIX": prefix}
+    result = events(thread, "--json", env=env)
+    assert result.exit_code == 0, result.output
+    got = [Event.from_json(line) for line in result.stdout.splitlines()]
+    assert [run for run in dict.fromkeys(e.run_id for e in got)] == runs
