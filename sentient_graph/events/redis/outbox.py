@@ -86,6 +86,13 @@ def _keep_recent(threads: OrderedDict[str, Any], thread_id: str) -> None:
         threads.popitem(last=False)
 
 
+def _report_failure(task: asyncio.Task[None]) -> None:
+    """The outbox task ended on an error it does not wait out: say so (nothing else will)."""
+    if not task.cancelled() and task.exception() is not None:
+        exc = task.exception()
+        log.error("events.outbox_failed", error=f"{type(exc).__name__}: {exc}")
+
+
 class RedisOutbox:
     """Durable events on their way to Redis, in the order they were written.
 
@@ -200,6 +207,7 @@ class RedisOutbox:
         self._wakeup.set()
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_loop(), name="sentient-event-outbox")
+            self._flusher.add_done_callback(_report_failure)
 
     async def send_now(self, *, pipelined: bool = False) -> None:
         """Send what was just added, from the caller's task, as one call.
