@@ -119,7 +119,7 @@ class EventBus:
         self.max_outbox = max_outbox
         self._linger = Linger(linger, idle=idle, clock=clock)
         self._subscriptions = Subscriptions()
-        self._history: HistorySource | None = LogHistory(self.log) if self.log else None
+        self._history: HistorySource | None = LogHistory(self.log) if self.log is not None else None
         # The command client and the outbox exist with a Redis URL only (set by :meth:`open`).
         self._redis: Redis | None = None
         self._outbox: RedisOutbox | None = None
@@ -304,7 +304,7 @@ class EventBus:
         """Whether anyone follows one of these threads: a subscription of this
         bus, or a subscriber on Redis (:meth:`RedisOutbox.followed`)."""
         threads = set(thread_ids)
-        if self._subscriptions.follow(threads):
+        if self._subscriptions.follows(threads):
             return True
         outbox = self._outbox
         return outbox is not None and any(outbox.followed(thread) for thread in threads)

@@ -26,6 +26,7 @@ import structlog
 from sentient_graph.events.log import order_events
 from sentient_graph.events.model import Event, EventFilter
 from sentient_graph.events.redis.client import BACKOFF_MAX, BACKOFF_START, redis_errors
+from sentient_graph.events.redis.follower import RedisFollower
 from sentient_graph.events.sources import HistorySource
 
 __all__ = [
@@ -62,8 +63,7 @@ _CLOSED = _Marker("closed")
 
 #: Makes the Redis follower of a subscription: (thread id, on attached, on events).
 FollowerFactory = Callable[
-    [str | None, Callable[[], None], Callable[[list[Event]], None]],
-    Any,  # a RedisFollower; Any keeps redis-py unimported here
+    [str | None, Callable[[], None], Callable[[list[Event]], None]], RedisFollower
 ]
 
 
@@ -83,7 +83,7 @@ class Subscriptions:
                 if sub.filter.wants_run(event):
                     sub._queue.put_nowait(event)
 
-    def follow(self, threads: set[str]) -> bool:
+    def follows(self, threads: set[str]) -> bool:
         """Whether a subscription of this bus follows one of ``threads``."""
         for sub in self.local:
             if sub.filter.thread_id is None or sub.filter.thread_id in threads:

@@ -52,6 +52,7 @@ class LogWriter:
             they were written in, in write order.
         send: awaited after each write (``pipelined=True`` for a followed node
             start): pushes what ``deliver`` queued for Redis; ``None`` without Redis.
+            An attribute: the bus sets it once its Redis outbox exists.
     """
 
     def __init__(
