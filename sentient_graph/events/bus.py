@@ -314,6 +314,31 @@ class EventBus:
         if self._writer is not None:
             await self._writer.wait_durable()
 
+    def durable_seq(self, run_id: str) -> int:
+        """The highest seq of ``run_id`` this bus has written to the log; 0 if none.
+
+        Runs are remembered while they write (the most recent few thousand): ask
+        about runs published on this bus.
+        """
+        return self._writer.durable.get(run_id) if self._writer is not None else 0
+
+    async def wait_seq_durable(self, run_id: str, seq: int) -> None:
+        """Return once event ``seq`` of ``run_id``, published on this bus, is in the log.
+
+        Does not hurry the writer (events nobody awaits still linger); a caller
+        that wants it now awaits :meth:`wait_durable` instead.
+
+        Raises:
+            ConfigError: this bus has no log (it follows only).
+            StoreUnavailable: the log refused that event.
+        """
+        writer = self._writer
+        if writer is None:
+            raise ConfigError(
+                "this EventBus was opened without a SurrealDB connection: nothing is written here"
+            )
+        await writer.durable.wait(run_id, seq)
+
     async def flush(self) -> None:
         """Wait until every published event is in the log and on Redis (bound it with ``asyncio.timeout``)."""
         await self.wait_durable()

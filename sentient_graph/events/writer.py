@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterable
 
 import structlog
@@ -26,18 +26,75 @@ from sentient_graph.events.linger import Linger
 from sentient_graph.events.log import EventLog, WrittenPage
 from sentient_graph.events.model import Event, EventType
 
-__all__ = ["LogWriter"]
+__all__ = ["DurableSeqs", "LogWriter"]
 
 log = structlog.get_logger(__name__)
 
 #: Events per log write.
 _BATCH = 512
+#: Runs whose highest durable seq a writer remembers (most recently written).
+_RUNS_KEPT = 4096
 
 #: Events waiting to be written (built, or a batch built when taken), and the
 #: future of the caller waiting for them (if any).
 _Write = tuple["list[Event] | EventBatch", "asyncio.Future[None] | None"]
 #: A write whose events are built.
 _Built = tuple[list[Event], "asyncio.Future[None] | None"]
+
+
+class DurableSeqs:
+    """Per run, the highest seq its writer made durable, and callers waiting for one.
+
+    Remembers the :data:`_RUNS_KEPT` runs written most recently; a run that
+    someone waits for is written to, so it stays.
+    """
+
+    __slots__ = ("_seqs", "_waiters")
+
+    def __init__(self) -> None:
+        self._seqs: OrderedDict[str, int] = OrderedDict()
+        self._waiters: dict[str, list[tuple[int, asyncio.Future[None]]]] = {}
+
+    def get(self, run_id: str) -> int:
+        """The highest seq of ``run_id`` in the log by this writer; 0 if none (or forgotten)."""
+        return self._seqs.get(run_id, 0)
+
+    async def wait(self, run_id: str, seq: int) -> None:
+        """Return once event ``seq`` of ``run_id`` is durable; raise its write's error."""
+        if self._seqs.get(run_id, 0) >= seq:
+            return
+        fut = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(run_id, []).append((seq, fut))
+        try:
+            await fut
+        finally:
+            waiting = self._waiters.get(run_id)
+            if waiting is not None and (seq, fut) in waiting:
+                waiting.remove((seq, fut))
+                if not waiting:
+                    del self._waiters[run_id]
+
+    def written(self, events: list[Event]) -> None:
+        """``events`` are durable (in seq order per run)."""
+        seqs = self._seqs
+        for event in events:
+            seqs[event.run_id] = event.seq
+        for run_id in {event.run_id for event in events}:
+            seqs.move_to_end(run_id)
+        while len(seqs) > _RUNS_KEPT:
+            seqs.popitem(last=False)
+        if self._waiters:
+            for run_id, waiting in list(self._waiters.items()):
+                top = seqs.get(run_id, 0)
+                for seq, fut in waiting:
+                    if seq <= top and not fut.done():
+                        fut.set_result(None)
+
+    def refused(self, event: Event, error: BaseException) -> None:
+        """``event`` will not be durable: whoever waits for it gets ``error``."""
+        for seq, fut in self._waiters.get(event.run_id, ()):
+            if seq == event.seq and not fut.done():
+                fut.set_exception(error)
 
 
 class LogWriter:
@@ -85,6 +142,8 @@ class LogWriter:
         self._lingering_long = False
         # A followed node start was written in a publisher's task since the loop last turned.
         self._wrote_this_turn = False
+        #: Per run, what is durable so far.
+        self.durable = DurableSeqs()
 
     # -- what the bus calls ----------------------------------------------------
 
@@ -323,8 +382,12 @@ class LogWriter:
         pages: list[WrittenPage],
     ) -> None:
         """``events`` (those of ``writes``) are in the log but for ``failed``: deliver, settle callers."""
+        for event in events if failed else ():
+            if id(event) in failed:
+                self.durable.refused(event, failed[id(event)])
         durable = [e for e in events if id(e) not in failed] if failed else events
         if durable:
+            self.durable.written(durable)
             self._deliver(durable, pages)
         for batch, fut in writes:
             errors = [failed[id(e)] for e in batch if id(e) in failed] if failed else []

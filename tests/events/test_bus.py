@@ -374,6 +374,48 @@ async def test_lingering_events_go_out_with_the_next_awaited_one_or_when_idle(
         await bus.aclose()
 
 
+async def test_the_bus_tells_which_seq_of_a_run_is_durable(conn: AsyncConnection) -> None:
+    """``durable_seq`` and ``wait_seq_durable`` follow the log, not the emitter: an event
+    that lingers is not durable yet, and one the log refuses raises to whoever waits."""
+    clock = HandClock()  # never moved, the process "busy": events linger until flushed
+    bus = await EventBus.open(conn, linger=3600, idle=IdleSwitch(), clock=clock)
+    try:
+        thread = new_thread_id()
+        emitter = RunEmitter(bus, thread_id=thread, run_id="r")
+        await emitter.emit(EventType.RUN_STARTED)
+        assert bus.durable_seq("r") == 1
+        await bus.wait_seq_durable("r", 1)  # at once
+        await emitter.from_chunk_deferred("custom", {"node": "n"})
+        await emitter.from_chunk_deferred("custom", {"node": "n"})
+        async with asyncio.timeout(10):
+            await clock.armed.wait()  # the writer lingers over seq 2 and 3
+        waiting = asyncio.create_task(bus.wait_seq_durable("r", 3))
+        async with asyncio.timeout(10):
+            await bus.wait_durable()
+            await waiting
+        assert bus.durable_seq("r") == 3
+        assert bus.durable_seq("another run") == 0
+        # Run q's seq 1 and 2 are in the log already, written by another bus on the store.
+        other = await EventBus.open(conn, setup=False)
+        try:
+            first = RunEmitter(other, thread_id=thread, run_id="q")
+            await first.emit(EventType.RUN_STARTED)
+            await first.emit(EventType.CUSTOM)
+        finally:
+            await other.aclose()
+        refused = asyncio.create_task(bus.wait_seq_durable("q", 2))
+        again = RunEmitter(bus, thread_id=thread, run_id="q")
+        await again.from_chunk_deferred("custom", {"node": "n"})
+        await again.from_chunk_deferred("custom", {"node": "n"})
+        async with asyncio.timeout(10):
+            await bus.wait_durable()
+            with pytest.raises(StoreUnavailable, match="already exists"):
+                await refused
+        assert bus.durable_seq("q") == 0
+    finally:
+        await bus.aclose()
+
+
 def test_the_idle_watch_looks_less_often_while_the_process_stays_busy() -> None:
     """Looks every millisecond caught the short waits of a graph's nodes, too short for
     a write to be free; while busy, each look waits twice as long as the last (up to
