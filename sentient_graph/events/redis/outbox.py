@@ -67,12 +67,13 @@ class _Call(NamedTuple):
 # The outbox's hot path speaks the protocol by hand, on a connection of its own:
 # the writer packs the EVALSHA and hands it to the socket in its own task, right
 # after the log write, before the event loop turns; several calls may be on the
-# wire before the outbox task reads their replies, in order. redis-py's
-# ``Script.__call__`` or a ``Pipeline`` would send only at the next turn and
-# await each reply before the next call; BENCHMARKS.md ("Events: where the time
-# goes", runs S-X) shows what that costs a graph run and a followed node
-# transition. Everything off that path (loading the script, refilling streams,
-# looking for lost streams) uses ``register_script`` and ``Pipeline``.
+# wire before the outbox task reads their replies, in order. A ``Script`` call or
+# a ``Pipeline`` awaits its reply in the caller's task, so the writer would wait
+# on Redis or hand the call to a task that runs only after the graph's queued
+# work. Why it pays: BENCHMARKS.md, "Events: where the time goes", items 13 and
+# 18 and runs S-X (pipelined calls). Everything off that path (loading the
+# script, refilling streams, looking for lost streams) uses ``register_script``
+# and ``Pipeline``.
 async def _put(conn: AbstractConnection, sha: str, call: _Call) -> None:
     """Send ``call`` on ``conn`` (no suspension while the connection's buffers take it)."""
     command = conn.pack_command("EVALSHA", sha, len(call.keys), *call.keys, *call.args)
