@@ -87,6 +87,46 @@ def _keep_recent(threads: OrderedDict[str, Any], thread_id: str) -> None:
         threads.popitem(last=False)
 
 
+class ThreadsOnRedis:
+    """What the outbox knows of the threads it published: their runs (to refill a
+    lost stream) and how many subscribers heard each one's last message."""
+
+    __slots__ = ("_anyone", "_heard", "_runs")
+
+    def __init__(self) -> None:
+        self._runs: OrderedDict[str, set[str]] = OrderedDict()
+        # Thread -> how many subscribers heard its last live message; and whether
+        # anyone heard the last message of any thread (for threads not sent yet).
+        self._heard: OrderedDict[str, int] = OrderedDict()
+        self._anyone = False
+
+    def __contains__(self, thread_id: str) -> bool:
+        return thread_id in self._runs
+
+    def threads(self) -> list[str]:
+        """The threads published, least recent first."""
+        return list(self._runs)
+
+    def runs(self, thread_id: str) -> list[str]:
+        """The runs of ``thread_id`` published, sorted."""
+        return sorted(self._runs.get(thread_id, ()))
+
+    def published(self, thread_id: str, run_id: str) -> None:
+        self._runs.setdefault(thread_id, set()).add(run_id)
+        _keep_recent(self._runs, thread_id)
+
+    def heard(self, thread_id: str, subscribers: int) -> None:
+        """``subscribers`` got the thread's last live message."""
+        self._heard[thread_id] = subscribers
+        _keep_recent(self._heard, thread_id)
+        self._anyone = subscribers > 0
+
+    def followed(self, thread_id: str) -> bool:
+        """See :meth:`RedisOutbox.followed`."""
+        heard = self._heard.get(thread_id)
+        return self._anyone if heard is None else heard > 0
+
+
 def _report_failure(task: asyncio.Task[None]) -> None:
     """The outbox task ended on an error it does not wait out: say so (nothing else will)."""
     if not task.cancelled() and task.exception() is not None:
@@ -141,12 +181,8 @@ class RedisOutbox:
         self._drained = asyncio.Event()
         self._drained.set()
         self._flusher: asyncio.Task[None] | None = None
-        self._published_runs: OrderedDict[str, set[str]] = OrderedDict()
+        self._threads = ThreadsOnRedis()
         self._needs_reseed = False
-        # Thread -> how many subscribers heard its last live message; and whether
-        # anyone heard the last message of any thread (for threads not sent yet).
-        self._heard: OrderedDict[str, int] = OrderedDict()
-        self._anyone = False
         # The outbox's own connection. The writer sends calls on it itself
         # (:meth:`send_now`): no task switch between an event being durable and
         # its bytes leaving; the outbox task reads the replies.
@@ -352,7 +388,7 @@ class RedisOutbox:
             # A stream we wrote before is appended to only if it still exists:
             # if it is gone, a Redis restart lost it (nothing is kept on disk
             # here) and it is refilled from the log below.
-            known = live and thread_id in self._published_runs
+            known = live and thread_id in self._threads
             threads.append((thread_id, known))
             keys += [stream_name(self.prefix, thread_id), channel_name(self.prefix, thread_id)]
             args += [run_id, events[-1].seq, self._json_of(events), int(known)]
@@ -367,9 +403,9 @@ class RedisOutbox:
             if known and not ok:
                 lost.add(thread_id)
             if call.live:
-                self._note_heard(thread_id, int(heard))
+                self._threads.heard(thread_id, int(heard))
         for thread_id, run_id in call.runs:
-            self._remember(thread_id, run_id)
+            self._threads.published(thread_id, run_id)
         if not lost:
             return
         if self._on_wire:
@@ -407,21 +443,11 @@ class RedisOutbox:
         no message yet counts as followed if the last message of any thread was
         heard. A follower that arrives is noticed at the thread's next message.
         """
-        heard = self._heard.get(thread_id)
-        return self._anyone if heard is None else heard > 0
-
-    def _note_heard(self, thread_id: str, heard: int) -> None:
-        self._heard[thread_id] = heard
-        _keep_recent(self._heard, thread_id)
-        self._anyone = heard > 0
-
-    def _remember(self, thread_id: str, run_id: str) -> None:
-        self._published_runs.setdefault(thread_id, set()).add(run_id)
-        _keep_recent(self._published_runs, thread_id)
+        return self._threads.followed(thread_id)
 
     async def _reseed(self) -> None:
         """After an outage: refill streams that a Redis restart emptied, from the log."""
-        threads = list(self._published_runs)
+        threads = self._threads.threads()
         if not threads:
             return
         pipe = self.redis.pipeline(transaction=False)
@@ -436,7 +462,7 @@ class RedisOutbox:
         if self.log is None:
             return
         history: list[Event] = []
-        for run_id in sorted(self._published_runs.get(thread_id, ())):
+        for run_id in self._threads.runs(thread_id):
             history += await self.log.replay(thread_id, run_id=run_id)
         history = order_events(history)[-self.stream_maxlen :]
         for start in range(0, len(history), _SEND_BATCH):
