@@ -3,8 +3,9 @@
 Owns the queue of writes, the group commit (what waits goes in one
 ``INSERT``), the linger over events nobody awaits (:mod:`~sentient_graph.events.linger`),
 the short cuts that write in the caller's task (an awaited event when nothing
-is queued; a followed node start), settling each caller's future, and
-reporting a failed write of events nobody awaited at the next call.
+is queued; a followed node start), settling each caller's future, reporting a
+failed write of events nobody awaited at the next call, and per run the
+highest seq made durable (:class:`DurableSeqs`).
 
 Must not: deliver events itself (it hands what is durable to ``deliver``, then
 lets ``send`` push it to Redis), know Redis or subscriptions, or write
