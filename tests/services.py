@@ -12,7 +12,7 @@ import os
 import pytest
 import redis
 
-from sentient_graph.events.outbox import glob_escape
+from sentient_graph.events.redis.keys import glob_escape
 
 SHARED_REDIS = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 

@@ -1,11 +1,15 @@
 """Events: every node transition of every run, durable in SurrealDB, live on Redis.
 
-Owns the event model (:mod:`~sentient_graph.events.model`), the SurrealDB log
-(:mod:`~sentient_graph.events.log`), the bus with its subscriptions
-(:mod:`~sentient_graph.events.bus`), the Redis key layout and the outbox that
-carries durable events to Redis (:mod:`~sentient_graph.events.outbox`), the one translation of LangGraph stream
-chunks into events (:mod:`~sentient_graph.events.emitter`) and webhook
-delivery (:mod:`~sentient_graph.events.webhooks`).
+Owns the event model (:mod:`~sentient_graph.events.model`), the one
+translation of LangGraph stream chunks into events
+(:mod:`~sentient_graph.events.emitter`), the SurrealDB log
+(:mod:`~sentient_graph.events.log`) and its writer
+(:mod:`~sentient_graph.events.writer`, :mod:`~sentient_graph.events.linger`),
+subscriptions (:mod:`~sentient_graph.events.subscription`) and their history
+sources (:mod:`~sentient_graph.events.sources`), everything that talks to
+Redis (:mod:`sentient_graph.events.redis`), the bus that puts them together
+(:mod:`~sentient_graph.events.bus`) and webhook delivery
+(:mod:`~sentient_graph.events.webhooks`).
 
 Must not: run graphs, manage runs or checkpoints (that is the runner and the
 checkpointer); it is told what happened and tells whoever listens.
@@ -25,6 +29,7 @@ from sentient_graph.events.bus import (
     stream_name,
 )
 from sentient_graph.events.emitter import EventBatch, PendingEvent, RunEmitter
+from sentient_graph.events.linger import Clock, CpuIdleSignal, IdleSignal
 from sentient_graph.events.log import EventLog, WrittenPage
 from sentient_graph.events.model import (
     TERMINAL_TYPES,
@@ -41,6 +46,8 @@ __all__ = [
     "DEFAULT_PREFIX",
     "FOLLOWED_LINGER",
     "TERMINAL_TYPES",
+    "Clock",
+    "CpuIdleSignal",
     "DeadLetter",
     "Event",
     "EventBatch",
@@ -50,6 +57,7 @@ __all__ = [
     "EventLog",
     "EventType",
     "HandlerRegistration",
+    "IdleSignal",
     "PendingEvent",
     "Priority",
     "RunEmitter",

@@ -52,15 +52,14 @@ class PendingEvent:
     """An event numbered and timed when it happened, built into an :class:`Event`
     when first needed: by the bus's writer, or by whoever reads :attr:`event` first.
 
-    What :meth:`RunEmitter.from_chunk_deferred` returns. Inside a graph run,
-    building an event between two pieces of LangGraph's work cost 19 us an event
-    (every cache cold); the writer builds a run's events one after another
-    (BENCHMARKS.md, "Events: where the time goes").
+    What :meth:`RunEmitter.from_chunk_deferred` returns. The writer builds a
+    run's events one after another, rather than each between two pieces of
+    LangGraph's work (BENCHMARKS.md, "Events: where the time goes").
     """
 
     __slots__ = (
-        "_built",
         "_emitter",
+        "_event",
         "_extra",
         "checkpoint_id",
         "payload",
@@ -88,18 +87,18 @@ class PendingEvent:
         self.checkpoint_id = checkpoint_id
         self._extra = extra  # target, priority, metadata: rarely set
         self.time = time.time()
-        self._built: Event | None = None
+        self._event: Event | None = None
 
     @property
     def event(self) -> Event:
         """The event, built once."""
-        built = self._built
-        if built is None:
-            built = self._built = self._emitter._build(self)
-        return built
+        event = self._event
+        if event is None:
+            event = self._event = self._emitter._build(self)
+        return event
 
     def __repr__(self) -> str:
-        return f"PendingEvent({self.type.value}, seq={self.seq}, built={self._built is not None})"
+        return f"PendingEvent({self.type.value}, seq={self.seq}, built={self._event is not None})"
 
 
 class EventBatch:
@@ -133,8 +132,8 @@ _NO_EXTRA: dict[str, Any] = {}
 _STOPPING = frozenset({EventType.NODE_FAILED, EventType.INTERRUPTED})
 
 #: An event before it is numbered: type, source, payload, checkpoint id, and
-#: whether the payload is JSON-safe as made (not taken from a node).
-_Made = tuple[EventType, str | None, dict[str, Any], str | None, bool]
+#: whether the payload is JSON-safe as it stands (not taken from a node).
+_Translation = tuple[EventType, str | None, dict[str, Any], str | None, bool]
 
 
 def _node_of(namespace: Sequence[str]) -> str | None:
@@ -196,7 +195,7 @@ class RunEmitter:
         self.metadata = dict(metadata or {})
         self._seq = start_seq
         # Event ids: a random 128-bit base plus seq. Unique as uuid4 ids are, without
-        # a call for random bytes per event (13 us each inside a graph run).
+        # a call for random bytes per event (BENCHMARKS.md); drawn from the OS, not uuid.
         self._id_base = int.from_bytes(os.urandom(16), "big")
         # Serialises numbering and publishing: seq order is publish order.
         self._lock = asyncio.Lock()
@@ -213,7 +212,7 @@ class RunEmitter:
         """The ``seq`` of the last event emitted (0 before the first)."""
         return self._seq
 
-    def _record(
+    def _number(
         self,
         kind: EventType,
         source: str | None,
@@ -323,7 +322,7 @@ class RunEmitter:
         defer = self._defer
         if not wait and not self._lock.locked():
             # The bus does not suspend here: numbering and handing over are one step.
-            pending = self._record(kind, source, payload, **fields)
+            pending = self._number(kind, source, payload, **fields)
             if defer is None:
                 await self.bus.publish_many([pending.event], wait=False)
                 return pending
@@ -337,7 +336,7 @@ class RunEmitter:
             return pending
         async with self._lock:
             self._batch = None
-            pending = self._record(kind, source, payload, **fields)
+            pending = self._number(kind, source, payload, **fields)
             await self.bus.publish_many([pending.event], wait=wait)
         return pending
 
@@ -400,10 +399,10 @@ class RunEmitter:
         runner uses this: a run then pays for building its events in one go,
         in the bus's writer, instead of between its steps.
         """
-        made = self._made(mode, chunk, tuple(namespace))
-        if made is None:
+        translated = self._translate(mode, chunk, tuple(namespace))
+        if translated is None:
             return []
-        kind, source, payload, checkpoint_id, trusted = made
+        kind, source, payload, checkpoint_id, trusted = translated
         if namespace:
             payload["namespace"] = list(namespace)
         pending = await self._publish(
@@ -416,8 +415,8 @@ class RunEmitter:
         )
         return [pending]
 
-    def _made(self, mode: str, chunk: Any, namespace: tuple[str, ...]) -> _Made | None:
-        """What the event of one chunk is made of: type, source, payload, checkpoint id, trusted."""
+    def _translate(self, mode: str, chunk: Any, namespace: tuple[str, ...]) -> _Translation | None:
+        """The event of one chunk, before numbering: type, source, payload, checkpoint id, trusted."""
         if mode == "tasks" and isinstance(chunk, Mapping):
             return self._from_task(chunk, namespace)
         if mode == "checkpoints" and isinstance(chunk, Mapping):
@@ -443,7 +442,7 @@ class RunEmitter:
             return EventType.NODE_PROGRESS, source, payload, None, False  # whatever a node wrote
         return None
 
-    def _from_task(self, chunk: Mapping[str, Any], namespace: tuple[str, ...]) -> _Made:
+    def _from_task(self, chunk: Mapping[str, Any], namespace: tuple[str, ...]) -> _Translation:
         task_id = str(chunk.get("id"))
         node = str(chunk.get("name"))
         payload: dict[str, Any] = {"task_id": task_id, "node": node}

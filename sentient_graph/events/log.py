@@ -8,9 +8,8 @@ A row is a *page*: consecutive events of one run (``seq`` first..last, at most
 ``event:[thread_id, run_id, last_seq]``. "Events of one run after seq n" is then
 a record-range scan (``> [thread, run, n]``) whose cost does not grow with
 history, and each event costs the engine a share of one row instead of a row
-of its own: a row per event (its id and three index entries) cost the embedded
-engine 0.21 ms per event, pages of 6 events 0.025 ms per event (BENCHMARKS.md,
-"Events: where the time goes"). The copies that queries filter on are per page: ``types`` and
+of its own (its id and three index entries; BENCHMARKS.md, "Events: where the
+time goes", compares the two). The copies that queries filter on are per page: ``types`` and
 ``sources`` (the distinct values in it), ``priority`` (the highest rank),
 ``timestamp`` (the last event's), ``expires_at`` (the earliest expiry); replay
 narrows by them in SurrealQL and keeps exactly the matching events in Python.

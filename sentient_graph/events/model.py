@@ -169,7 +169,7 @@ class Event(BaseModel):
         """An event from a dict of every field, each already of its type: no validation.
 
         What :meth:`model_construct` makes, without its loop over the fields
-        (4 us an event, which a graph run pays for each transition); ``fields``
+        (a graph run pays for it at each transition, BENCHMARKS.md); ``fields``
         becomes the event's own. For the emitter, which makes every field
         itself; a test checks that its events equal validated ones.
         """

@@ -6,10 +6,9 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from events_testkit import SHARED_REDIS, Buses, RedisServer, need_redis
+from events_testkit import SHARED_REDIS, Buses, RedisServer, need_redis, open_buses
 
 from sentient_graph.db import AsyncConnection, connect
-from sentient_graph.events import EventBus
 from tests.services import forget_prefix
 
 
@@ -40,22 +39,8 @@ async def conn() -> AsyncIterator[AsyncConnection]:
 async def buses(
     request: pytest.FixtureRequest, conn: AsyncConnection, prefix: str
 ) -> AsyncIterator[Buses]:
-    if request.param == "inprocess":
-        bus = await EventBus.open(conn)
-        try:
-            yield Buses("inprocess", bus, bus)
-        finally:
-            await bus.aclose()
-        return
-    need_redis()
-    publisher = await EventBus.open(conn, redis_url=SHARED_REDIS, prefix=prefix)
-    # A follow-only bus, as in another process: Redis is all it has.
-    follower = await EventBus.open(None, redis_url=SHARED_REDIS, prefix=prefix)
-    try:
-        yield Buses("redis", publisher, follower)
-    finally:
-        await follower.aclose()
-        await publisher.aclose()
+    async with open_buses(request.param, conn, prefix) as pair:
+        yield pair
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import operator
 import os
@@ -12,7 +13,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypedDict
 
@@ -21,6 +22,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 
+from sentient_graph.db import AsyncConnection
 from sentient_graph.events import Event, EventBus, EventType, RunEmitter, Subscription
 from sentient_graph.runner import STREAM_MODES
 from tests.services import SHARED_REDIS, need_redis, redis_answers
@@ -35,6 +37,95 @@ class Buses:
     kind: str
     publisher: EventBus
     follower: EventBus
+
+
+@contextlib.asynccontextmanager
+async def open_buses(
+    kind: str, conn: AsyncConnection, prefix: str, **options: Any
+) -> AsyncIterator[Buses]:
+    """The publisher (``options`` go to its :meth:`EventBus.open`) and its follower:
+    the same bus in-process; with ``kind="redis"``, a follow-only bus as in another process."""
+    if kind == "inprocess":
+        bus = await EventBus.open(conn, **options)
+        try:
+            yield Buses("inprocess", bus, bus)
+        finally:
+            await bus.aclose()
+        return
+    need_redis()
+    publisher = await EventBus.open(conn, redis_url=SHARED_REDIS, prefix=prefix, **options)
+    follower = await EventBus.open(None, redis_url=SHARED_REDIS, prefix=prefix)
+    try:
+        yield Buses("redis", publisher, follower)
+    finally:
+        await follower.aclose()
+        await publisher.aclose()
+
+
+class _HandTimer:
+    __slots__ = ("callback", "cancelled", "when")
+
+    def __init__(self, when: float, callback: Callable[[], None]) -> None:
+        self.when = when
+        self.callback = callback
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class HandClock:
+    """A linger clock that moves only when a test says so (:meth:`advance`).
+
+    ``armed`` is set whenever a timer is scheduled: a lingering writer has
+    started (or renewed) its watch.
+    """
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.timers: list[_HandTimer] = []
+        self.armed = asyncio.Event()
+
+    def time(self) -> float:
+        return self.now
+
+    def call_at(self, when: float, callback: Callable[[], None], /) -> _HandTimer:
+        timer = _HandTimer(when, callback)
+        self.timers.append(timer)
+        self.armed.set()
+        return timer
+
+    def advance(self, seconds: float) -> None:
+        """Move on by ``seconds``, firing every timer due on the way, in time order."""
+        target = self.now + seconds
+        while True:
+            due = [t for t in self.timers if not t.cancelled and t.when <= target]
+            if not due:
+                break
+            timer = min(due, key=lambda t: t.when)
+            self.timers.remove(timer)
+            self.now = max(self.now, timer.when)
+            timer.callback()
+        self.timers = [t for t in self.timers if not t.cancelled]
+        self.now = target
+
+
+class IdleSwitch:
+    """An idle signal set by the test: busy until ``idle`` is set to True.
+
+    ``looks`` records the wait each question covered.
+    """
+
+    def __init__(self, idle: bool = False) -> None:
+        self.is_idle = idle
+        self.looks: list[float] = []
+
+    def mark(self) -> None:
+        pass
+
+    def idle(self, waited: float) -> bool:
+        self.looks.append(waited)
+        return self.is_idle
 
 
 def free_port() -> int:

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import itertools
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,6 +10,8 @@ from events_testkit import (
     MODES,
     SHARED_REDIS,
     Buses,
+    HandClock,
+    IdleSwitch,
     State,
     collect_until,
     free_port,
@@ -21,6 +19,7 @@ from events_testkit import (
     linear_graph,
     need_redis,
     new_thread_id,
+    open_buses,
     run_graph,
     stream_seqs_while_the_loop_is_held,
 )
@@ -37,8 +36,9 @@ from sentient_graph.events import (
     Priority,
     RunEmitter,
 )
-from sentient_graph.events import bus as bus_module
+from sentient_graph.events.linger import CpuIdleSignal, IdleWatch
 from sentient_graph.events.model import events_from_json
+from sentient_graph.events.redis import follower as follower_module
 
 
 async def test_graph_events_arrive_in_order_with_contiguous_seq(buses: Buses) -> None:
@@ -139,10 +139,14 @@ async def test_filters(buses: Buses) -> None:
     assert urgent and all(e.priority >= Priority.NORMAL for e in urgent)
     assert not any(e.type in (EventType.NODE_PROGRESS, EventType.CHECKPOINT_SAVED) for e in urgent)
 
-    async with follower.subscribe(thread, run_id="not-this-run", after_seq=0) as none_sub:
-        with pytest.raises(TimeoutError):
-            async with asyncio.timeout(0.3):
-                await anext(none_sub)
+    # One run only: the thread's earlier runs are not replayed, its first event is this run's.
+    async with follower.subscribe(thread, run_id="not-this-run", after_seq=0) as one_run:
+        await RunEmitter(buses.publisher, thread_id=thread, run_id="not-this-run").emit(
+            EventType.RUN_STARTED
+        )
+        async with asyncio.timeout(10):
+            only = await anext(one_run)
+    assert (only.run_id, only.seq, only.type) == ("not-this-run", 1, EventType.RUN_STARTED)
 
 
 async def test_replay_after_seq_then_live_without_gap_or_duplicate(buses: Buses) -> None:
@@ -216,62 +220,56 @@ async def test_concurrent_emits_get_contiguous_seq(buses: Buses) -> None:
     assert [e.seq for e in seen] == list(range(1, 52))
 
 
+@pytest.mark.parametrize("kind", ["inprocess", "redis"])
 async def test_deferred_events_keep_their_order_around_awaited_ones(
-    buses: Buses, monkeypatch: pytest.MonkeyPatch
+    kind: str, conn: AsyncConnection, prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Events from ``from_chunk_deferred`` are numbered at once and built when the writer
     takes them: the log gets them in seq order, also when an awaited event is numbered
     while the batch before it still waits, and the event a caller reads is the one that
     was written."""
-    thread = new_thread_id()
-    log = buses.publisher.log
-    assert log is not None
-    append_many = log.append_many
-    handed_to_log: list[int] = []
+    clock = HandClock()  # never moved: the writer lingers until something wakes it
+    async with open_buses(kind, conn, prefix, idle=IdleSwitch(), clock=clock) as buses:
+        thread = new_thread_id()
+        log = buses.publisher.log
+        assert log is not None
+        append_many = log.append_many
+        handed_to_log: list[int] = []
 
-    async def spy(events: list[Event], **kwargs: Any) -> Any:  # the real log, watched
-        handed_to_log.extend(e.seq for e in events if e.thread_id == thread)
-        return await append_many(events, **kwargs)
+        async def spy(events: list[Event], **kwargs: Any) -> Any:  # the real log, watched
+            handed_to_log.extend(e.seq for e in events if e.thread_id == thread)
+            return await append_many(events, **kwargs)
 
-    monkeypatch.setattr(log, "append_many", spy)
-    lingering = asyncio.Event()  # the writer holds seq 1, waiting for the process to idle
+        monkeypatch.setattr(log, "append_many", spy)
+        publish_many = buses.publisher.publish_many
+        queued = asyncio.Event()  # the awaited event is numbered and handed to the bus
 
-    class WatchedProbe(bus_module._IdleProbe):
-        __slots__ = ()
+        async def handed(events: list[Event], *, wait: bool = True) -> None:
+            queued.set()
+            await publish_many(events, wait=wait)
 
-        def __init__(self, *args: Any) -> None:
-            super().__init__(*args)
-            lingering.set()
-
-    monkeypatch.setattr(bus_module, "_IdleProbe", WatchedProbe)
-    publish_many = buses.publisher.publish_many
-    queued = asyncio.Event()  # the awaited event is numbered and handed to the bus
-
-    async def handed(events: list[Event], *, wait: bool = True) -> None:
-        queued.set()
-        await publish_many(events, wait=wait)
-
-    monkeypatch.setattr(buses.publisher, "publish_many", handed)
-    emitter = RunEmitter(buses.publisher, thread_id=thread, run_id="r")
-    first = await emitter.from_chunk_deferred("custom", {"node": "a", "step": 1})
-    assert [(p.seq, p.type, p.source) for p in first] == [(1, EventType.NODE_PROGRESS, "a")]
-    async with asyncio.timeout(10):
-        await lingering.wait()
-    awaited = asyncio.create_task(emitter.emit(EventType.CUSTOM, payload={"step": 2}))
-    async with asyncio.timeout(10):
-        await queued.wait()
-    assert emitter.seq == 2
-    later = await emitter.from_chunk_deferred("custom", {"node": "a", "step": 3})
-    async with asyncio.timeout(10):
-        await awaited
-    await emitter.emit(EventType.RUN_COMPLETED)
-    async with buses.follower.subscribe(thread, after_seq=0) as sub:
-        seen = await collect_until(sub, is_end)
-    assert [(e.seq, e.payload.get("step")) for e in seen] == [(1, 1), (2, 2), (3, 3), (4, None)]
-    assert handed_to_log == [1, 2, 3, 4]  # written in seq order, not healed afterwards
-    logged = await buses.publisher.replay(thread)
-    assert logged == seen
-    assert [first[0].event, later[0].event] == [logged[0], logged[2]]
+        monkeypatch.setattr(buses.publisher, "publish_many", handed)
+        emitter = RunEmitter(buses.publisher, thread_id=thread, run_id="r")
+        first = await emitter.from_chunk_deferred("custom", {"node": "a", "step": 1})
+        assert [(p.seq, p.type, p.source) for p in first] == [(1, EventType.NODE_PROGRESS, "a")]
+        async with asyncio.timeout(10):
+            await clock.armed.wait()  # the writer holds seq 1, the process "busy"
+        assert handed_to_log == []
+        awaited = asyncio.create_task(emitter.emit(EventType.CUSTOM, payload={"step": 2}))
+        async with asyncio.timeout(10):
+            await queued.wait()
+        assert emitter.seq == 2
+        later = await emitter.from_chunk_deferred("custom", {"node": "a", "step": 3})
+        async with asyncio.timeout(10):
+            await awaited
+        await emitter.emit(EventType.RUN_COMPLETED)
+        async with buses.follower.subscribe(thread, after_seq=0) as sub:
+            seen = await collect_until(sub, is_end)
+        assert [(e.seq, e.payload.get("step")) for e in seen] == [(1, 1), (2, 2), (3, 3), (4, None)]
+        assert handed_to_log == [1, 2, 3, 4]  # written in seq order, not healed afterwards
+        logged = await buses.publisher.replay(thread)
+        assert logged == seen
+        assert [first[0].event, later[0].event] == [logged[0], logged[2]]
 
 
 async def test_an_emitter_works_with_a_publisher_that_only_publishes() -> None:
@@ -332,7 +330,8 @@ async def test_lingering_events_go_out_with_the_next_awaited_one_or_when_idle(
     """Events nobody awaits wait for company (``linger``); an awaited one, or idleness, ends the wait."""
     with pytest.raises(ConfigError, match="linger"):
         await EventBus.open(conn, linger=-1)
-    bus = await EventBus.open(conn, linger=3600)
+    clock, signal = HandClock(), IdleSwitch()
+    bus = await EventBus.open(conn, linger=3600, idle=signal, clock=clock)
     try:
         thread = new_thread_id()
         emitter = RunEmitter(bus, thread_id=thread, run_id="r")
@@ -342,64 +341,124 @@ async def test_lingering_events_go_out_with_the_next_awaited_one_or_when_idle(
         async with asyncio.timeout(10):  # an hour's linger must not hold this up
             await emitter.emit(EventType.RUN_COMPLETED)
         assert [e.seq for e in await bus.log.replay(thread)] == [1, 2, 3, 4]
-        # Nobody awaits or follows this one, and the linger is an hour: it is
-        # written because the process has nothing else to do.
+        # Nobody awaits or follows this one, and the linger is an hour: while the
+        # process is busy it waits, whatever the clock says short of the hour.
+        clock.armed.clear()
         await emitter.from_chunk("custom", {"node": "n", "i": 3})
         async with asyncio.timeout(10):
-            await bus._writes_idle.wait()  # set once the writer has nothing left to write
+            await clock.armed.wait()
+        clock.advance(600)
+        assert [e.seq for e in await bus.log.replay(thread)] == [1, 2, 3, 4]
+        # It is written at the writer's next look once the process has nothing else to do.
+        signal.is_idle = True
+        clock.advance(0.004)
+        assert bus._writer is not None
+        async with asyncio.timeout(10):
+            await bus._writer._drained.wait()  # set once the writer has nothing left to write
         assert [e.seq for e in await bus.log.replay(thread)] == [1, 2, 3, 4, 5]
+        # Busy again: the cap ends the wait.
+        signal.is_idle = False
+        clock.armed.clear()
         await emitter.from_chunk("custom", {"node": "n", "i": 4})
         async with asyncio.timeout(10):
-            await bus.wait_durable()  # and a flush does not wait for idleness either
+            await clock.armed.wait()
+        clock.advance(3600)
+        async with asyncio.timeout(10):
+            await bus._writer._drained.wait()
         assert [e.seq for e in await bus.log.replay(thread)] == [1, 2, 3, 4, 5, 6]
+        await emitter.from_chunk("custom", {"node": "n", "i": 5})
+        async with asyncio.timeout(10):
+            await bus.wait_durable()  # and a flush waits for neither idleness nor the cap
+        assert [e.seq for e in await bus.log.replay(thread)] == [1, 2, 3, 4, 5, 6, 7]
     finally:
         await bus.aclose()
 
 
-@contextlib.contextmanager
-def busy_process() -> Iterator[None]:
-    """Keep the process busy (a thread computing), so that the writer never sees it idle."""
-    stop = threading.Event()
-
-    def spin() -> None:
-        while not stop.is_set():
-            sum(range(10_000))
-
-    worker = threading.Thread(target=spin, daemon=True)
-    worker.start()
+async def test_the_bus_tells_which_seq_of_a_run_is_durable(conn: AsyncConnection) -> None:
+    """``durable_seq`` and ``wait_seq_durable`` follow the log, not the emitter: an event
+    that lingers is not durable yet, and one the log refuses raises to whoever waits."""
+    clock = HandClock()  # never moved, the process "busy": events linger until flushed
+    bus = await EventBus.open(conn, linger=3600, idle=IdleSwitch(), clock=clock)
     try:
-        yield
+        thread = new_thread_id()
+        emitter = RunEmitter(bus, thread_id=thread, run_id="r")
+        await emitter.emit(EventType.RUN_STARTED)
+        assert bus.durable_seq("r") == 1
+        await bus.wait_seq_durable("r", 1)  # at once
+        await emitter.from_chunk_deferred("custom", {"node": "n"})
+        await emitter.from_chunk_deferred("custom", {"node": "n"})
+        async with asyncio.timeout(10):
+            await clock.armed.wait()  # the writer lingers over seq 2 and 3
+        waiting = asyncio.create_task(bus.wait_seq_durable("r", 3))
+        async with asyncio.timeout(10):
+            await bus.wait_durable()
+            await waiting
+        assert bus.durable_seq("r") == 3
+        assert bus.durable_seq("another run") == 0
+        # Run q's seq 1 and 2 are in the log already, written by another bus on the store.
+        other = await EventBus.open(conn, setup=False)
+        try:
+            first = RunEmitter(other, thread_id=thread, run_id="q")
+            await first.emit(EventType.RUN_STARTED)
+            await first.emit(EventType.CUSTOM)
+        finally:
+            await other.aclose()
+        refused = asyncio.create_task(bus.wait_seq_durable("q", 2))
+        again = RunEmitter(bus, thread_id=thread, run_id="q")
+        await again.from_chunk_deferred("custom", {"node": "n"})
+        await again.from_chunk_deferred("custom", {"node": "n"})
+        async with asyncio.timeout(10):
+            await bus.wait_durable()
+            with pytest.raises(StoreUnavailable, match="already exists"):
+                await refused
+        assert bus.durable_seq("q") == 0
     finally:
-        stop.set()
-        worker.join()
+        await bus.aclose()
 
 
-async def test_the_idle_probe_looks_less_often_while_the_process_stays_busy() -> None:
-    """Looks every millisecond caught the 1-2 ms waits of a graph's nodes, too short for a
-    write to be free; while busy, each look waits twice as long as the last (up to 4 ms)."""
-    loop = asyncio.get_running_loop()
-    woken = asyncio.Event()
-    looks: list[float] = []
+def test_the_idle_watch_looks_less_often_while_the_process_stays_busy() -> None:
+    """Looks every millisecond caught the short waits of a graph's nodes, too short for
+    a write to be free; while busy, each look waits twice as long as the last (up to
+    4 ms), and the deadline wakes the writer whatever the signal says."""
+    clock, signal = HandClock(), IdleSwitch()
+    woken: list[float] = []
+    IdleWatch(clock, signal, 0.060, lambda: woken.append(clock.time()))
+    clock.advance(0.0595)
+    assert woken == []
+    assert signal.looks == pytest.approx([0.001, 0.002] + [0.004] * 14)  # at 1, 3, 7, ..., 59 ms
+    clock.advance(0.0005)
+    assert woken == [pytest.approx(0.060)]
+    clock.advance(1)
+    assert len(woken) == 1  # woken once
 
-    class CountedProbe(bus_module._IdleProbe):
-        __slots__ = ()
 
-        def _look(self) -> None:
-            looks.append(loop.time() - start)
-            super()._look()
+def test_the_idle_watch_wakes_at_the_first_idle_look_and_not_once_cancelled() -> None:
+    clock, signal = HandClock(), IdleSwitch()
+    woken: list[float] = []
+    IdleWatch(clock, signal, 10.0, lambda: woken.append(clock.time()))
+    clock.advance(0.003)  # looks at 1 and 3 ms: busy
+    signal.is_idle = True
+    clock.advance(0.004)
+    assert woken == [pytest.approx(0.007)]
+    cancelled = IdleWatch(clock, signal, 20.0, lambda: woken.append(-1.0))
+    cancelled.cancel()
+    clock.advance(30)
+    assert woken == [pytest.approx(0.007)]
 
-    start = loop.time()
-    CountedProbe(loop, start + 0.060, woken.set)
-    # Busy on the loop's own thread, in slices short enough for the probe's timers.
-    for _ in range(1_000_000):
-        if woken.is_set():
-            break
-        sum(range(2_000))
-        await asyncio.sleep(0)
-    # 1, 3, 7, 11, ... ms: at most 17 looks in 60 ms (60 looking every millisecond).
-    assert looks[-1] >= 0.060
-    assert len(looks) <= 17
-    assert all(b - a >= 0.0009 for a, b in itertools.pairwise(looks[:4]))
+
+def test_the_cpu_idle_signal_compares_cpu_time_with_the_wait() -> None:
+    """Idle: less CPU time than 30% of the wall time since the mark."""
+    cpu = [5.0]
+    signal = CpuIdleSignal(cpu_time=lambda: cpu[0])
+    signal.mark()
+    cpu[0] += 0.0002
+    assert signal.idle(0.001)  # 20% of a millisecond
+    signal.mark()
+    cpu[0] += 0.0009
+    assert not signal.idle(0.001)  # a thread computing
+    signal.mark()
+    cpu[0] += 0.003
+    assert signal.idle(0.016)
 
 
 @pytest.mark.parametrize("kind", ["inprocess", "redis"])
@@ -412,7 +471,10 @@ async def test_while_busy_only_events_someone_follows_skip_the_linger(
     if kind == "redis":
         need_redis()
         redis_url = SHARED_REDIS
-    bus = await EventBus.open(conn, redis_url=redis_url, prefix=prefix, linger=3600)
+    clock = HandClock()  # moved by nobody: only a follower or a flush ends a linger
+    bus = await EventBus.open(
+        conn, redis_url=redis_url, prefix=prefix, linger=3600, idle=IdleSwitch(), clock=clock
+    )
     # On Redis, the follower is in "another process": a follow-only bus.
     watcher = (
         bus if redis_url is None else await EventBus.open(None, redis_url=redis_url, prefix=prefix)
@@ -429,14 +491,14 @@ async def test_while_busy_only_events_someone_follows_skip_the_linger(
             async with asyncio.timeout(10):
                 await bus.flush()
                 assert (await anext(aiter(sub))).seq == 1
-            with busy_process():
-                await alone.from_chunk("custom", {"node": "n"})
-                # A window in which a followed event would have gone at once: it stays queued.
-                await asyncio.sleep(0.5)
-                assert [e.seq for e in await bus.log.replay(unwatched)] == [1]
-                await followed.from_chunk("custom", {"node": "n"})
-                async with asyncio.timeout(10):  # not an hour
-                    arrived = await anext(aiter(sub))
+            clock.armed.clear()
+            await alone.from_chunk("custom", {"node": "n"})
+            async with asyncio.timeout(10):
+                await clock.armed.wait()  # the writer lingers over it
+            assert [e.seq for e in await bus.log.replay(unwatched)] == [1]
+            await followed.from_chunk("custom", {"node": "n"})
+            async with asyncio.timeout(10):  # not an hour
+                arrived = await anext(aiter(sub))
             assert (arrived.seq, arrived.source) == (2, "n")
             # Written in order: the queued event of the other thread went with it.
             assert [e.seq for e in await bus.log.replay(unwatched)] == [1, 2]
@@ -445,10 +507,11 @@ async def test_while_busy_only_events_someone_follows_skip_the_linger(
         await followed.emit(EventType.NODE_COMPLETED, "n")
         async with asyncio.timeout(10):
             await bus.flush()
-        with busy_process():
-            await followed.from_chunk("custom", {"node": "n"})
-            await asyncio.sleep(0.5)
-            assert [e.seq for e in await bus.log.replay(watched)] == [1, 2, 3]
+        clock.armed.clear()
+        await followed.from_chunk("custom", {"node": "n"})
+        async with asyncio.timeout(10):
+            await clock.armed.wait()
+        assert [e.seq for e in await bus.log.replay(watched)] == [1, 2, 3]
         async with asyncio.timeout(10):
             await bus.wait_durable()
         assert [e.seq for e in await bus.log.replay(watched)] == [1, 2, 3, 4]
@@ -670,7 +733,7 @@ async def test_a_durable_event_leaves_for_redis_before_the_event_loop_turns(
     run, yet Redis gets the event."""
     import redis
 
-    from sentient_graph.events.outbox import stream_name
+    from sentient_graph.events.redis.keys import stream_name
 
     thread = new_thread_id()
     bus = await EventBus.open(conn, redis_url=redis_url, prefix=prefix)
@@ -729,7 +792,7 @@ async def test_a_followed_node_start_leaves_for_redis_while_an_earlier_call_awai
     then holds the event loop, Redis has both."""
     import redis
 
-    from sentient_graph.events.outbox import stream_name
+    from sentient_graph.events.redis.keys import stream_name
 
     thread = new_thread_id()
     bus = await EventBus.open(conn, redis_url=redis_url, prefix=prefix)
@@ -757,7 +820,7 @@ async def test_a_follow_only_bus_reads_every_threads_stream_a_page_at_a_time(
 ) -> None:
     """Without the log, history comes from the Redis streams: every event of every
     thread once, in order, with one request per page for all threads together."""
-    monkeypatch.setattr(bus_module, "_STREAM_PAGE", 2)
+    monkeypatch.setattr(follower_module, "_STREAM_PAGE", 2)
     publisher = await EventBus.open(conn, redis_url=redis_url, prefix=prefix)
     follower = await EventBus.open(None, redis_url=redis_url, prefix=prefix)
     try:

@@ -24,6 +24,7 @@ from events_testkit import (
 from sentient_graph.db import AsyncConnection
 from sentient_graph.events import Event, EventBus, EventType, RunEmitter, Subscription
 from sentient_graph.events import outbox as outbox_module
+from sentient_graph.events.redis import client as redis_client
 
 FOLLOWER = Path(__file__).with_name("follower_process.py")
 
@@ -181,7 +182,7 @@ async def test_a_frozen_redis_costs_the_run_nothing_and_misses_no_event(
     """Redis alive but not answering (SIGSTOP): publishes return once durable,
     the outbox's call gives up after its timeout and retries; once Redis answers
     again the follower has every event exactly once."""
-    monkeypatch.setattr(outbox_module, "REDIS_TIMEOUT", 0.3)
+    monkeypatch.setattr(redis_client, "REDIS_TIMEOUT", 0.3)
     thread = new_thread_id()
     gave_up = asyncio.Event()
 

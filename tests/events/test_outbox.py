@@ -205,3 +205,21 @@ async def test_a_refused_call_is_waited_out_like_an_outage(
         assert _stream_seqs(plain, prefix, thread) == [1, 2]
     finally:
         plain.close()
+
+
+async def test_a_connection_of_its_own_from_every_redis_py_pool() -> None:
+    """redis-py 5.0-5.2 want a command name for ``get_connection``; later ones take none."""
+    from sentient_graph.events.redis.client import pool_connection
+
+    class NamedPool:  # redis-py 5.0-5.2
+        async def get_connection(self, command_name: str, *keys: Any, **options: Any) -> Any:
+            return ("named", command_name)
+
+    class PlainPool:  # redis-py 5.3 and later
+        async def get_connection(self, command_name: Any = None, *keys: Any, **options: Any) -> Any:
+            if command_name is not None:
+                raise AssertionError("a command name is deprecated here")
+            return ("plain",)
+
+    assert await pool_connection(NamedPool()) == ("named", "EVALSHA")  # type: ignore[arg-type]
+    assert await pool_connection(PlainPool()) == ("plain",)  # type: ignore[arg-type]
