@@ -41,6 +41,9 @@ class SurrealSettings:
     database: str
     username: str | None = None
     password: str | None = None
+    #: The environment variable the URL was read from (``"SURREALDB_URL"``), or
+    #: ``None`` when the caller passed it or it is the default; named in errors.
+    url_source: str | None = None
 
     @classmethod
     def resolve(
@@ -54,12 +57,14 @@ class SurrealSettings:
     ) -> SurrealSettings:
         """Fill what the caller left out from ``SURREALDB_*`` variables, then defaults."""
         env = os.environ
+        from_env = not url and bool(env.get("SURREALDB_URL"))
         return cls(
             url=url or env.get("SURREALDB_URL") or DEFAULT_SURREAL_URL,
             namespace=namespace or env.get("SURREALDB_NAMESPACE") or DEFAULT_NAMESPACE,
             database=database or env.get("SURREALDB_DATABASE") or DEFAULT_DATABASE,
             username=username if username is not None else env.get("SURREALDB_USERNAME"),
             password=password if password is not None else env.get("SURREALDB_PASSWORD"),
+            url_source="SURREALDB_URL" if from_env else None,
         )
 
     def __repr__(self) -> str:  # never print the password
