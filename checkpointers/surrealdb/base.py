@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -59,9 +59,12 @@ from checkpointers.surrealdb.rows import (
     PageRow,
     WriteRow,
     blob_rows,
+    copy_rows,
+    delta_result,
     filterable,
     page_rows,
     tuples_from,
+    walk_delta_history,
     write_rows,
 )
 from sentient_graph.errors import SerializationFailed, StoreUnavailable
@@ -340,40 +343,6 @@ class BaseSurrealSaver(BaseCheckpointSaver[str]):
             },
         )
 
-    def _walk_delta_history(
-        self, config: RunnableConfig, channels: Sequence[str], found: Mapping[str, Any]
-    ) -> tuple[dict[str, list[Mapping[str, Any]]], dict[str, tuple[str, str]]]:
-        """Walk the parent chain in memory: writes per channel (newest first) and seed keys."""
-        checkpoints = {c["checkpoint_id"]: c for c in found.get("checkpoints") or []}
-        present = {(b["channel"], b["version"]) for b in found.get("blobs") or []}
-        writes_by_cp: dict[str, list[Mapping[str, Any]]] = {}
-        for w in found.get("writes") or []:
-            writes_by_cp.setdefault(w["checkpoint_id"], []).append(w)
-        collected: dict[str, list[Mapping[str, Any]]] = {c: [] for c in channels}
-        seeds: dict[str, tuple[str, str]] = {}
-        remaining = set(channels)
-        target = checkpoints.get(str(get_checkpoint_id(config) or ""))
-        cursor = target.get("parent_checkpoint_id") if target else None
-        while cursor is not None and remaining:
-            row = checkpoints.get(cursor)
-            if row is None:
-                break
-            ordered = sorted(
-                writes_by_cp.get(cursor, []),
-                key=lambda w: (w.get("task_path", ""), w["task_id"], w["idx"]),
-            )
-            for w in reversed(ordered):
-                if w["channel"] in remaining:
-                    collected[w["channel"]].append(w)
-            versions = dict(row.get("blob_keys") or [])
-            for channel in list(remaining):
-                version = versions.get(channel)
-                if version is not None and (channel, version) in present:
-                    seeds[channel] = (channel, version)
-                    remaining.discard(channel)
-            cursor = row.get("parent_checkpoint_id")
-        return collected, seeds
-
     def _prepare_seed_blobs(
         self, config: RunnableConfig, seeds: Mapping[str, tuple[str, str]]
     ) -> PreparedQuery:
@@ -385,53 +354,6 @@ class BaseSurrealSaver(BaseCheckpointSaver[str]):
             for channel, version in seeds.values()
         ]
         return PreparedQuery(SELECT_BLOBS_SQL, {"ids": ids})
-
-    def _delta_result(
-        self,
-        channels: Sequence[str],
-        collected: Mapping[str, list[Mapping[str, Any]]],
-        seed_rows: Iterable[Mapping[str, Any]],
-    ) -> dict[str, Any]:
-        seeds = {b["channel"]: self._load(b["type"], b["value"]) for b in seed_rows}
-        result: dict[str, Any] = {}
-        for channel in channels:
-            entry: dict[str, Any] = {
-                "writes": [
-                    (w["task_id"], w["channel"], self._load(w["type"], w["value"]))
-                    for w in reversed(collected[channel])
-                ]
-            }
-            if channel in seeds:
-                entry["seed"] = seeds[channel]
-            result[channel] = entry
-        return result
-
-    # -- copy ----------------------------------------------------------------
-
-    @staticmethod
-    def _copy_rows(thread: Mapping[str, Any], target: str) -> dict[str, Any]:
-        """Rewrite every record of a thread (from ``SELECT_THREAD_SQL``) for ``target``."""
-
-        def relinked(link: Any) -> Any:
-            key = _key(link)
-            key[0] = target
-            return RecordID("checkpoint_blob", key)
-
-        def moved(row: Mapping[str, Any], table: str) -> dict[str, Any]:
-            key = _key(row["id"])
-            key[0] = target
-            out = {**row, "id": RecordID(table, key), "thread_id": target}
-            if "blobs" in row:
-                out["blobs"] = [relinked(link) for link in row["blobs"] or []]
-            return out
-
-        return {
-            "target": target,
-            "checkpoints": [moved(r, "checkpoint") for r in thread.get("checkpoints") or []],
-            "blobs": [moved(r, "checkpoint_blob") for r in thread.get("blobs") or []],
-            "writes": [moved(r, "checkpoint_write") for r in thread.get("writes") or []],
-            "latest": [moved(r, "checkpoint_latest") for r in thread.get("latest") or []],
-        }
 
     # -- operations, written once without I/O ------------------------------------
     #
@@ -548,7 +470,7 @@ class BaseSurrealSaver(BaseCheckpointSaver[str]):
 
     def _op_copy_thread(self, source_thread_id: str, target_thread_id: str) -> Steps[None]:
         thread = (yield PreparedQuery(SELECT_THREAD_SQL, {"thread_id": str(source_thread_id)}))[-1]
-        yield PreparedQuery(COPY_THREAD_SQL, self._copy_rows(thread or {}, str(target_thread_id)))
+        yield PreparedQuery(COPY_THREAD_SQL, copy_rows(thread or {}, str(target_thread_id)))
 
     def _op_prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> Steps[None]:
         threads = self._check_prune(thread_ids, strategy)
@@ -573,11 +495,11 @@ class BaseSurrealSaver(BaseCheckpointSaver[str]):
         if not channels:
             return {}
         found = (yield self._prepare_delta_history(config, channels))[-1] or {}
-        collected, seeds = self._walk_delta_history(config, channels, found)
+        collected, seeds = walk_delta_history(str(get_checkpoint_id(config) or ""), channels, found)
         seed_rows: list[Mapping[str, Any]] = []
         if seeds:
             seed_rows = (yield self._prepare_seed_blobs(config, seeds))[-1] or []
-        return self._delta_result(channels, collected, seed_rows)
+        return delta_result(channels, collected, seed_rows, self._load)
 
     @staticmethod
     def _check_prune(thread_ids: Sequence[str], strategy: str) -> list[str]:
@@ -586,8 +508,3 @@ class BaseSurrealSaver(BaseCheckpointSaver[str]):
         if strategy not in PRUNE_STRATEGIES:
             raise ValueError(f"unknown prune strategy {strategy!r} (use 'keep_latest' or 'delete')")
         return [str(t) for t in thread_ids]
-
-
-def _key(record: Any) -> list[Any]:
-    """The key of a :class:`RecordID` as a list."""
-    return list(record.id)

@@ -16,9 +16,18 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple, cast
 
 from langgraph.checkpoint.base import Checkpoint, CheckpointMetadata, CheckpointTuple
-from surrealdb import Null
+from surrealdb import Null, RecordID
 
-__all__ = ["BlobRow", "PageRow", "WriteRow", "filterable", "tuples_from"]
+__all__ = [
+    "BlobRow",
+    "PageRow",
+    "WriteRow",
+    "copy_rows",
+    "delta_result",
+    "filterable",
+    "tuples_from",
+    "walk_delta_history",
+]
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
@@ -151,3 +160,95 @@ def blob_rows(rows: Sequence[Sequence[Any]] | None) -> list[BlobRow]:
 def write_rows(rows: Sequence[Sequence[Any]] | None) -> list[WriteRow]:
     """Name the array rows of a write query."""
     return [WriteRow._make(r) for r in rows or []]
+
+
+# ---------------------------------------------------------------------------
+# Delta channel history and copies: rows read as objects (``SELECT *``)
+# ---------------------------------------------------------------------------
+
+
+def walk_delta_history(
+    checkpoint_id: str, channels: Sequence[str], found: Mapping[str, Any]
+) -> tuple[dict[str, list[Mapping[str, Any]]], dict[str, tuple[str, str]]]:
+    """Walk the parent chain in memory: writes per channel (newest first) and seed keys."""
+    checkpoints = {c["checkpoint_id"]: c for c in found.get("checkpoints") or []}
+    present = {(b["channel"], b["version"]) for b in found.get("blobs") or []}
+    writes_by_cp: dict[str, list[Mapping[str, Any]]] = {}
+    for w in found.get("writes") or []:
+        writes_by_cp.setdefault(w["checkpoint_id"], []).append(w)
+    collected: dict[str, list[Mapping[str, Any]]] = {c: [] for c in channels}
+    seeds: dict[str, tuple[str, str]] = {}
+    remaining = set(channels)
+    target = checkpoints.get(checkpoint_id)
+    cursor = target.get("parent_checkpoint_id") if target else None
+    while cursor is not None and remaining:
+        row = checkpoints.get(cursor)
+        if row is None:
+            break
+        ordered = sorted(
+            writes_by_cp.get(cursor, []),
+            key=lambda w: (w.get("task_path", ""), w["task_id"], w["idx"]),
+        )
+        for w in reversed(ordered):
+            if w["channel"] in remaining:
+                collected[w["channel"]].append(w)
+        versions = dict(row.get("blob_keys") or [])
+        for channel in list(remaining):
+            version = versions.get(channel)
+            if version is not None and (channel, version) in present:
+                seeds[channel] = (channel, version)
+                remaining.discard(channel)
+        cursor = row.get("parent_checkpoint_id")
+    return collected, seeds
+
+
+def delta_result(
+    channels: Sequence[str],
+    collected: Mapping[str, list[Mapping[str, Any]]],
+    seed_rows: Iterable[Mapping[str, Any]],
+    load: Load,
+) -> dict[str, Any]:
+    """Per channel: its writes oldest first and, when one was stored, its seed value."""
+    seeds = {b["channel"]: load(b["type"], b["value"]) for b in seed_rows}
+    result: dict[str, Any] = {}
+    for channel in channels:
+        entry: dict[str, Any] = {
+            "writes": [
+                (w["task_id"], w["channel"], load(w["type"], w["value"]))
+                for w in reversed(collected[channel])
+            ]
+        }
+        if channel in seeds:
+            entry["seed"] = seeds[channel]
+        result[channel] = entry
+    return result
+
+
+def copy_rows(thread: Mapping[str, Any], target: str) -> dict[str, Any]:
+    """Rewrite every record of a thread (from ``SELECT_THREAD_SQL``) for ``target``."""
+
+    def relinked(link: Any) -> Any:
+        key = _key(link)
+        key[0] = target
+        return RecordID("checkpoint_blob", key)
+
+    def moved(row: Mapping[str, Any], table: str) -> dict[str, Any]:
+        key = _key(row["id"])
+        key[0] = target
+        out = {**row, "id": RecordID(table, key), "thread_id": target}
+        if "blobs" in row:
+            out["blobs"] = [relinked(link) for link in row["blobs"] or []]
+        return out
+
+    return {
+        "target": target,
+        "checkpoints": [moved(r, "checkpoint") for r in thread.get("checkpoints") or []],
+        "blobs": [moved(r, "checkpoint_blob") for r in thread.get("blobs") or []],
+        "writes": [moved(r, "checkpoint_write") for r in thread.get("writes") or []],
+        "latest": [moved(r, "checkpoint_latest") for r in thread.get("latest") or []],
+    }
+
+
+def _key(record: Any) -> list[Any]:
+    """The key of a :class:`RecordID` as a list."""
+    return list(record.id)
