@@ -164,12 +164,14 @@ class BaseSurrealSaver(BaseCheckpointSaver[str]):
         stored: dict[str, Any] = dict(checkpoint)
         values: dict[str, Any] = stored.pop("channel_values", None) or {}
         batch = WriteBatch()
+        inline: list[list[Any]] = []
         for channel, version in new_versions.items():
             ver = _str_version(version)
             if channel in values:
                 type_, data = self._dump(values[channel], f"channel {channel!r}")
             else:
                 type_, data = "empty", b""
+            inline.append([channel, ver, type_, data])
             batch.blobs.append(
                 {
                     "id": RecordID("checkpoint_blob", [thread_id, checkpoint_ns, channel, ver]),
@@ -189,6 +191,7 @@ class BaseSurrealSaver(BaseCheckpointSaver[str]):
             [channel, _str_version(version)]
             for channel, version in checkpoint["channel_versions"].items()
         ]
+        new_keys = {(entry[0], entry[1]) for entry in inline}
         row = {
             "thread_id": thread_id,
             "checkpoint_ns": checkpoint_ns,
@@ -201,9 +204,14 @@ class BaseSurrealSaver(BaseCheckpointSaver[str]):
             "metadata": filterable(dict(full_metadata)),
             "run_id": str(run_id) if run_id is not None else None,
             "blob_keys": blob_keys,
-            # Links the reads FETCH: the checkpoint's channel values.
+            # The values this checkpoint made, also here: a read of this
+            # checkpoint (or of a page holding it) finds them without a look-up.
+            "inline": inline,
+            # Links the reads FETCH: the checkpoint's other channel values.
             "blobs": [
-                RecordID("checkpoint_blob", [thread_id, checkpoint_ns, *key]) for key in blob_keys
+                RecordID("checkpoint_blob", [thread_id, checkpoint_ns, *key])
+                for key in blob_keys
+                if (key[0], key[1]) not in new_keys
             ],
         }
         # NONE fields are dropped by CBOR; keep the row free of them explicitly.
@@ -307,15 +315,24 @@ class BaseSurrealSaver(BaseCheckpointSaver[str]):
         return PreparedQuery(sql, params)
 
     def _page_details(self, page: Sequence[PageRow]) -> PreparedQuery:
+        inline = {
+            (row.thread_id, row.checkpoint_ns, entry[0], entry[1])
+            for row in page
+            for entry in row.inline or []
+        }
         blob_ids = {
             (row.thread_id, row.checkpoint_ns, channel, version)
             for row in page
             for channel, version in row.blob_keys or []
-        }
+        } - inline
         groups: dict[tuple[str, str], list[str]] = {}
         for row in page:
             groups.setdefault((row.thread_id, row.checkpoint_ns), []).append(row.checkpoint_id)
-        params: dict[str, Any] = {"blob_keys": [list(key) for key in sorted(blob_ids)]}
+        params: dict[str, Any] = {}
+        if blob_ids:
+            params["blob_ids"] = [
+                RecordID("checkpoint_blob", list(key)) for key in sorted(blob_ids)
+            ]
         for i, ((thread_id, ns), ids) in enumerate(groups.items()):
             params.update(
                 {
@@ -325,7 +342,7 @@ class BaseSurrealSaver(BaseCheckpointSaver[str]):
                     f"high_{i}": max(ids),
                 }
             )
-        return PreparedQuery(page_details_sql(len(groups)), params)
+        return PreparedQuery(page_details_sql(len(groups), blobs=bool(blob_ids)), params)
 
     # -- delta channel history ------------------------------------------------
 
@@ -381,7 +398,12 @@ class BaseSurrealSaver(BaseCheckpointSaver[str]):
             cp["checkpoint_id"],
         )
         # Missing blobs (a version whose value was never stored) fetch as NONE.
-        blobs = [b for b in cp.get("blobs") or [] if isinstance(b, Mapping)]
+        blob_list = [
+            BlobRow(thread_id, checkpoint_ns, b["channel"], b["version"], b["type"], b["value"])
+            for b in cp.get("blobs") or []
+            if isinstance(b, Mapping)
+        ]
+        inline = cp.get("inline") or []
         row = PageRow(
             thread_id,
             checkpoint_ns,
@@ -391,12 +413,9 @@ class BaseSurrealSaver(BaseCheckpointSaver[str]):
             cp["checkpoint"],
             cp["metadata_type"],
             cp["metadata_value"],
-            [[b["channel"], b["version"]] for b in blobs],
+            [[b.channel, b.version] for b in blob_list] + [entry[:2] for entry in inline],
+            inline,
         )
-        blob_list = [
-            BlobRow(thread_id, checkpoint_ns, b["channel"], b["version"], b["type"], b["value"])
-            for b in blobs
-        ]
         write_list = [
             WriteRow(
                 thread_id,
@@ -423,9 +442,12 @@ class BaseSurrealSaver(BaseCheckpointSaver[str]):
         page = page_rows((yield self._prepare_list(config, filter, before, limit))[-1])
         if not page:
             return []
-        blobs, *write_groups = yield self._page_details(page)
-        writes = [w for group in write_groups for w in write_rows(group)]
-        return tuples_from(page, blob_rows(blobs), writes, self._load)
+        details = self._page_details(page)
+        found = yield details
+        fetched = "blob_ids" in details.vars
+        blobs = blob_rows(found[0]) if fetched else []
+        writes = [w for group in found[int(fetched) :] for w in write_rows(group)]
+        return tuples_from(page, blobs, writes, self._load)
 
     def _op_put(
         self,

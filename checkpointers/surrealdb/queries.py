@@ -204,7 +204,7 @@ def atomic(statements: list[str]) -> str:
 # field names repeated in every row were a third of the decoding time.
 PAGE_FIELDS = (
     "thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, "
-    "metadata_type, metadata_value, blob_keys"
+    "metadata_type, metadata_value, blob_keys, inline"
 )
 BLOB_FIELDS = "thread_id, checkpoint_ns, channel, version, type, value"
 WRITE_FIELDS = (
@@ -258,18 +258,14 @@ def list_sql(
     return sql + ";"
 
 
-def page_details_sql(groups: int) -> str:
+def page_details_sql(groups: int, *, blobs: bool = True) -> str:
     """Channel values of a page (by record id) and its writes (one id range per thread/namespace).
 
     A page is a contiguous run of checkpoint ids within each (thread,
     namespace), so one range per group covers its writes without a query per
     checkpoint; writes of checkpoints a filter left out are dropped in Python.
     """
-    # Keys travel as plain arrays and become record ids in the engine: encoding
-    # RecordID objects in the SDK's Python CBOR cost 2.5x as much.
-    statements = [
-        f"SELECT VALUE [{BLOB_FIELDS}] FROM $blob_keys.map(|$k| type::record('checkpoint_blob', $k));"
-    ]
+    statements = [f"SELECT VALUE [{BLOB_FIELDS}] FROM $blob_ids;"] if blobs else []
     for i in range(groups):
         statements.append(
             f"SELECT VALUE [{WRITE_FIELDS}] FROM "

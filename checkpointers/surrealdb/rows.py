@@ -47,6 +47,9 @@ class PageRow(NamedTuple):
     metadata_type: str
     metadata_value: bytes
     blob_keys: list[list[str]] | None
+    #: ``[channel, version, type, value]`` of the values this checkpoint made
+    #: (``None`` on rows written before they were kept inline).
+    inline: list[list[Any]] | None
 
 
 class BlobRow(NamedTuple):
@@ -85,13 +88,17 @@ def _config(thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> dict[str,
 
 
 def tuples_from(
-    page: Iterable[PageRow],
+    page: Sequence[PageRow],
     blob_rows: Iterable[BlobRow],
     write_rows: Iterable[WriteRow],
     load: Load,
 ) -> list[CheckpointTuple]:
     """Assemble checkpoints with their channel values and writes, in page order."""
     blobs = {(b.thread_id, b.checkpoint_ns, b.channel, b.version): b for b in blob_rows}
+    for row in page:
+        for channel, version, type_, value in row.inline or []:
+            key = (row.thread_id, row.checkpoint_ns, channel, version)
+            blobs[key] = BlobRow(*key, type_, value)
     writes_by_cp: dict[tuple[str, str, str], list[WriteRow]] = {}
     for w in write_rows:
         writes_by_cp.setdefault((w.thread_id, w.checkpoint_ns, w.checkpoint_id), []).append(w)

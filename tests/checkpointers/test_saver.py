@@ -447,3 +447,38 @@ def test_keep_latest_refuses_threads_that_use_a_delta_channel(sync_saver: Surrea
     assert len(list(sync_saver.list(config("plain")))) == 1
     sync_saver.prune(["delta"], strategy="delete")
     assert sync_saver.get_tuple(config("delta")) is None
+
+
+async def test_rows_written_before_values_were_kept_inline_still_read(driver: Driver) -> None:
+    saver = driver.saver
+    sync = driver.kind == "sync"
+
+    async def run(name: str, *args: Any) -> Any:
+        if sync:
+            return getattr(saver, name)(*args)
+        return await getattr(saver, "a" + name)(*args)
+
+    async def listed() -> list[Any]:
+        if sync:
+            return [t.checkpoint["channel_values"] for t in saver.list(config("old-rows"))]
+        return [t.checkpoint["channel_values"] async for t in saver.alist(config("old-rows"))]
+
+    first = checkpoint_with({"a": "one", "b": "kept"}, {"a": 1, "b": 1})
+    second = checkpoint_with({"a": "two", "b": "kept"}, {"a": 2, "b": 1})
+    cfg = await run("put", config("old-rows"), first, {"step": 1}, {"a": 1, "b": 1})
+    await run("put", cfg, second, {"step": 2}, {"a": 2})
+    expected = [{"a": "two", "b": "kept"}, {"a": "one", "b": "kept"}]
+    assert await listed() == expected
+    # As rows looked before: no inline values, every channel value linked.
+    old_shape = (
+        "UPDATE checkpoint SET inline = NONE, blobs = blob_keys.map(|$k| "
+        "type::record('checkpoint_blob', [thread_id, checkpoint_ns, $k[0], $k[1]])) "
+        "WHERE thread_id = 'old-rows' RETURN NONE"
+    )
+    if sync:
+        saver.conn.query(old_shape)
+    else:
+        await saver.conn.query(old_shape)
+    assert await listed() == expected
+    latest = await run("get_tuple", config("old-rows"))
+    assert latest is not None and latest.checkpoint["channel_values"] == expected[0]
