@@ -53,10 +53,11 @@ def _wire(value: Any) -> Any:
         return value
     if value is None:
         return _NONE
+    # Plain items are tested inline: a call per leaf was most of the encoding time.
     if kind is dict:
-        return {key: _wire(item) for key, item in value.items()}
+        return {k: v if type(v) in _PLAIN else _wire(v) for k, v in value.items()}
     if kind is list or kind is tuple:
-        return [_wire(item) for item in value]
+        return [v if type(v) in _PLAIN else _wire(v) for v in value]
     if kind is RecordID:
         return cbor2.CBORTag(_TAG_RECORD_ID, [value.table_name, _wire(value.id)])
     if kind is NullType:
@@ -130,10 +131,14 @@ def _nulls(value: Any) -> Any:
         return None
     kind = type(value)
     if kind is dict:
-        return {key: _nulls(item) for key, item in value.items()}
+        return {k: v if type(v) in _LEAVES else _nulls(v) for k, v in value.items()}
     if kind is list:
-        return [_nulls(item) for item in value]
+        return [v if type(v) in _LEAVES else _nulls(v) for v in value]
     return value
+
+
+#: Decoded values that hold no null: returned as they are, without a call.
+_LEAVES = frozenset({str, bytes, int, float, bool})
 
 
 def decode_answer(frame: bytes) -> dict[str, Any]:
