@@ -20,13 +20,12 @@ __all__ = [
 DEFAULT_SURREAL_URL = "surrealkv://.sentient/store"
 
 #: How often a ``surrealkv://`` store syncs to disk when its URL does not say
-#: (``?sync=every``, ``?sync=never`` or an interval of 100ms or more). Every
-#: commit reaches the operating system before it returns, so a killed process
-#: loses nothing; a power cut or kernel crash can lose the last second. The
-#: engine's own default, ``every``, costs about 0.6 ms per commit here (the
-#: fsync itself about 0.05 ms; the rest is the engine's hand-off to its sync
-#: thread) - LangGraph's default ``durability="async"`` already accepts losing
-#: the last checkpoint to a crash.
+#: (``?sync=every``, ``?sync=never`` or an interval such as ``?sync=250ms``).
+#: Every commit reaches the operating system before it returns, so a killed
+#: process loses nothing; a power cut or kernel crash can lose the last second.
+#: The engine's own default, ``every``, costs a sync per commit (measured in
+#: BENCHMARKS.md) - LangGraph's default ``durability="async"`` already accepts
+#: losing the last checkpoint to a crash.
 DEFAULT_SURREALKV_SYNC = "1s"
 DEFAULT_NAMESPACE = "sentient"
 DEFAULT_DATABASE = "graph"

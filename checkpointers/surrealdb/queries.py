@@ -52,8 +52,8 @@ MIGRATIONS: list[str] = [
     DEFINE INDEX IF NOT EXISTS checkpoint_checkpoint_id ON checkpoint FIELDS checkpoint_id;
     """,
     # v2: listings. On core 3.2 a record-id range with ORDER BY ... LIMIT reads the
-    # whole range (2 s for limit 10 of 100k); this index is scanned backwards and
-    # stops at the limit (under 1 ms).
+    # whole range; this index is scanned backwards and stops at the limit
+    # (BENCHMARKS.md, "Latest checkpoint with a long history").
     """
     DEFINE INDEX IF NOT EXISTS checkpoint_thread_ns_id ON checkpoint FIELDS thread_id, checkpoint_ns, checkpoint_id;
     """,

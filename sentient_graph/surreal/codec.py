@@ -147,7 +147,7 @@ def decode_answer(frame: bytes) -> dict[str, Any]:
     cbor2 reads a plain null as ``None``; the SDK gives :data:`surrealdb.Null`
     (NULL) and keeps ``None`` for NONE. So NONE is marked while decoding and
     one walk tells the two apart - every answer needs it (each statement's
-    envelope carries a null ``type``), at about 0.01 ms for a checkpoint read.
+    envelope carries a null ``type``).
     """
     answer = _nulls(cbor2.loads(frame, tag_hook=_tag_marking_none))
     return answer if isinstance(answer, dict) else {}
