@@ -7,7 +7,7 @@ SDK (``None`` goes out as NONE, :data:`surrealdb.Null` as NULL,
 :class:`surrealdb.RecordID` as a record id; tags coming back are decoded by the
 SDK's own ``tag_decoder``); sending a request straight to an embedded engine
 (:func:`execute`); and the SDK's request ids, which must not draw from
-:func:`uuid.uuid4` (:func:`_quiet_request_ids`).
+:func:`uuid.uuid4` (:func:`quiet_request_ids`).
 
 Must not: open, close or choose connections (``connection.py`` does), or
 decide what a failed statement means (``connection.results_of`` does). A value
@@ -32,7 +32,14 @@ from surrealdb.connections.utils_mixin import mapped_engine_errors
 from surrealdb.data.cbor import tag_decoder
 from surrealdb.data.types.null import Null, NullType
 
-__all__ = ["decode_answer", "embedded_engine", "encode_query", "encode_request", "execute"]
+__all__ = [
+    "decode_answer",
+    "embedded_engine",
+    "encode_query",
+    "encode_request",
+    "execute",
+    "quiet_request_ids",
+]
 
 _TAG_NONE = 6
 _TAG_RECORD_ID = 8
@@ -185,7 +192,19 @@ class _QuietUuid(types.ModuleType):
         return getattr(uuid, name)
 
 
-def _quiet_request_ids() -> None:
+_quieted = False
+
+
+def quiet_request_ids() -> None:
+    """Give the SDK's modules request ids that do not draw from ``uuid.uuid4``; idempotent.
+
+    Called by the connection factory before it opens or wraps an SDK
+    connection, so that importing this module changes nothing.
+    """
+    global _quieted
+    if _quieted:
+        return
+    _quieted = True
     quiet = _QuietUuid("uuid")
     for name in _SDK_MODULES_DRAWING_IDS:
         try:
@@ -194,6 +213,3 @@ def _quiet_request_ids() -> None:
             continue
         if getattr(module, "uuid", None) is uuid:
             module.uuid = quiet  # type: ignore[attr-defined]
-
-
-_quiet_request_ids()

@@ -439,6 +439,7 @@ async def connect(
         url, namespace=namespace, database=database, username=username, password=password
     )
     parsed = _parse(settings)
+    codec.quiet_request_ids()
     path = parsed.path
     key = _registry_key(path)
     shared = _share_or_none(settings, key, "async")
@@ -472,6 +473,7 @@ def connect_sync(
         url, namespace=namespace, database=database, username=username, password=password
     )
     parsed = _parse(settings)
+    codec.quiet_request_ids()
     path = parsed.path
     key = _registry_key(path)
     shared = _share_or_none(settings, key, "sync")
@@ -483,6 +485,7 @@ def connect_sync(
 
 
 def _unowned(sdk: Any, kind: str) -> _Shared:
+    codec.quiet_request_ids()
     settings = SurrealSettings(
         url=getattr(getattr(sdk, "url", None), "raw_url", None) or "surrealdb",
         namespace=getattr(sdk, "namespace", None) or "?",

@@ -21,11 +21,12 @@ from checkpointers.surrealdb import SurrealSaver
 REPO = Path(__file__).resolve().parents[3]
 
 CHECK = """
-import sys, structlog
+import sys, uuid, structlog
 import checkpointers.surrealdb
+from surrealdb.request_message import message
 loaded = [m for m in ("redis", "sentient_graph.events", "sentient_graph.runner",
                       "sentient_graph.engine", "sentient_graph.cli") if m in sys.modules]
-print(loaded, structlog.is_configured())
+print(loaded, structlog.is_configured(), message.uuid is uuid)
 """
 
 
@@ -33,7 +34,8 @@ def test_importing_the_checkpointer_loads_no_engine_and_configures_nothing() -> 
     done = subprocess.run(
         [sys.executable, "-c", CHECK], cwd=REPO, capture_output=True, text=True, check=True
     )
-    assert done.stdout.strip() == "[] False"
+    # No engine, no logging set up, and the SDK left as it was until a connection opens.
+    assert done.stdout.strip() == "[] False True"
 
 
 class Count(TypedDict):
