@@ -200,8 +200,8 @@ def atomic(statements: list[str]) -> str:
 # Reads: one round trip returns checkpoints with their blobs and writes.
 # ---------------------------------------------------------------------------
 
-# Rows travel as arrays, not objects: the SDK decodes CBOR in Python, and
-# field names repeated in every row were a third of the decoding time.
+# Rows travel as arrays, not objects (``rows.py`` names them): field names
+# repeated in every row cost decoding time (BENCHMARKS.md, "Measurement history").
 PAGE_FIELDS = (
     "thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, "
     "metadata_type, metadata_value, blob_keys, inline"
@@ -212,8 +212,8 @@ WRITE_FIELDS = (
 )
 
 # One checkpoint with its channel values (followed through the `blobs` record
-# links) and its writes, in one round trip. Plain `SELECT *` with FETCH costs the
-# engine a third of an array projection plus a closure over the blob keys.
+# links) and its writes, in one round trip. Plain `SELECT *` with FETCH cost the
+# engine less than an array projection plus a closure over the blob keys.
 _GET_TAIL_SQL = """
 SELECT * OMIT metadata, blob_keys FROM checkpoint:[$thread_id, $checkpoint_ns, $checkpoint_id] FETCH blobs;
 SELECT task_id, task_path, idx, channel, type, value
