@@ -11,6 +11,10 @@ within a process); closing what is left open at exit.
 Must not: know any table or query of the checkpointer, the event log or the
 runner; touch SDK internals (``codec.py`` does). It never formats a value into
 SurrealQL; callers pass ``vars``.
+
+A little over 500 lines: the sync and the async connection class are kept side
+by side so that their (deliberately identical) retry and close paths can be
+read against each other.
 """
 
 from __future__ import annotations
