@@ -8,10 +8,7 @@ the CLI.
 from __future__ import annotations
 
 import importlib
-import logging
 from typing import TYPE_CHECKING, Any
-
-import structlog
 
 from sentient_graph.errors import (
     AgentTimeout,
@@ -30,12 +27,6 @@ from sentient_graph.errors import (
 )
 
 __version__ = "0.1.0"
-
-# Library code only calls structlog.get_logger(). Unconfigured, structlog prints
-# every level to stdout, which would bury a notebook under per-node debug lines;
-# until the application (or our CLI) configures it, show warnings and errors only.
-if not structlog.is_configured():
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
 __all__ = [
     "AgentTimeout",

@@ -20,13 +20,12 @@ __all__ = [
 DEFAULT_SURREAL_URL = "surrealkv://.sentient/store"
 
 #: How often a ``surrealkv://`` store syncs to disk when its URL does not say
-#: (``?sync=every``, ``?sync=never`` or an interval of 100ms or more). Every
-#: commit reaches the operating system before it returns, so a killed process
-#: loses nothing; a power cut or kernel crash can lose the last second. The
-#: engine's own default, ``every``, costs about 0.6 ms per commit here (the
-#: fsync itself about 0.05 ms; the rest is the engine's hand-off to its sync
-#: thread) - LangGraph's default ``durability="async"`` already accepts losing
-#: the last checkpoint to a crash.
+#: (``?sync=every``, ``?sync=never`` or an interval such as ``?sync=250ms``).
+#: Every commit reaches the operating system before it returns, so a killed
+#: process loses nothing; a power cut or kernel crash can lose the last second.
+#: The engine's own default, ``every``, costs a sync per commit (measured in
+#: BENCHMARKS.md) - LangGraph's default ``durability="async"`` already accepts
+#: losing the last checkpoint to a crash.
 DEFAULT_SURREALKV_SYNC = "1s"
 DEFAULT_NAMESPACE = "sentient"
 DEFAULT_DATABASE = "graph"
@@ -41,6 +40,9 @@ class SurrealSettings:
     database: str
     username: str | None = None
     password: str | None = None
+    #: The environment variable the URL was read from (``"SURREALDB_URL"``), or
+    #: ``None`` when the caller passed it or it is the default; named in errors.
+    url_source: str | None = None
 
     @classmethod
     def resolve(
@@ -54,12 +56,14 @@ class SurrealSettings:
     ) -> SurrealSettings:
         """Fill what the caller left out from ``SURREALDB_*`` variables, then defaults."""
         env = os.environ
+        from_env = not url and bool(env.get("SURREALDB_URL"))
         return cls(
             url=url or env.get("SURREALDB_URL") or DEFAULT_SURREAL_URL,
             namespace=namespace or env.get("SURREALDB_NAMESPACE") or DEFAULT_NAMESPACE,
             database=database or env.get("SURREALDB_DATABASE") or DEFAULT_DATABASE,
             username=username if username is not None else env.get("SURREALDB_USERNAME"),
             password=password if password is not None else env.get("SURREALDB_PASSWORD"),
+            url_source="SURREALDB_URL" if from_env else None,
         )
 
     def __repr__(self) -> str:  # never print the password

@@ -155,3 +155,13 @@ def test_an_sdk_without_the_engine_handle_still_answers_through_the_sdk() -> Non
         assert results_of(shared.query_blocking("RETURN $x + 1", {"x": 1})) == [2]
     finally:
         sdk.inner.close()
+
+
+def test_the_old_module_paths_still_export_the_driver_layer() -> None:
+    from sentient_graph import db, surreal
+    from sentient_graph.surreal import codec
+
+    for name in db.__all__:
+        assert getattr(db, name) is getattr(surreal, name), name
+    assert wire.encode_query is codec.encode_query and wire.decode_answer is codec.decode_answer
+    assert db.lock_holder is surreal.lock_holder and db.results_of is surreal.results_of

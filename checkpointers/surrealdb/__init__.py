@@ -28,16 +28,12 @@ from typing import Any, TypeVar
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from checkpointers.surrealdb.aio import AsyncSurrealSaver
-from checkpointers.surrealdb.base import (
-    MIGRATIONS,
-    BaseSurrealSaver,
-    SaverMethods,
-    Steps,
-    explain_query_error,
-)
-from sentient_graph.db import QueryFailed, SyncConnection, connect_sync, wrap_sync
+from checkpointers.surrealdb.base import MIGRATIONS, BaseSurrealSaver, explain_query_error
+from checkpointers.surrealdb.methods import SaverMethods
+from checkpointers.surrealdb.queries import SCHEMA, Steps
+from sentient_graph.surreal.connection import QueryFailed, SyncConnection, connect_sync, wrap_sync
 
-__all__ = ["MIGRATIONS", "AsyncSurrealSaver", "BaseSurrealSaver", "SurrealSaver"]
+__all__ = ["MIGRATIONS", "SCHEMA", "AsyncSurrealSaver", "BaseSurrealSaver", "SurrealSaver"]
 
 R = TypeVar("R")
 
@@ -52,7 +48,7 @@ class SurrealSaver(SaverMethods):
     def __init__(
         self, conn: SyncConnection | Any, *, serde: SerializerProtocol | None = None
     ) -> None:
-        """Use an open connection: ours from ``sentient_graph.db.connect_sync`` or an SDK ``Surreal``."""
+        """Use an open connection: ours from ``sentient_graph.surreal.connect_sync`` or an SDK ``Surreal``."""
         super().__init__(serde=serde)
         self.conn = wrap_sync(conn)
 

@@ -1,9 +1,10 @@
 """``AsyncSurrealSaver``: the async LangGraph checkpointer on SurrealDB.
 
 Owns only I/O: it sends the queries that ``base`` prepares over one
-:class:`sentient_graph.db.AsyncConnection` and hands the answers back. All
-SurrealQL and (de)serialisation live in ``base``; the saver methods themselves
-are ``base.SaverMethods``, each pair made from one operation for both savers.
+:class:`sentient_graph.surreal.AsyncConnection` and hands the answers back, and
+commits the writes of one event-loop tick together. SurrealQL lives in
+``queries``, (de)serialisation in ``base`` and ``rows``; the public methods are
+``methods.SaverMethods``, driven here by ``_arun`` and ``_run``.
 """
 
 from __future__ import annotations
@@ -17,14 +18,10 @@ from typing import Any, TypeVar
 
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from checkpointers.surrealdb.base import (
-    PreparedQuery,
-    SaverMethods,
-    Steps,
-    WriteBatch,
-    explain_query_error,
-)
-from sentient_graph.db import AsyncConnection, QueryFailed, connect, wrap_async
+from checkpointers.surrealdb.base import explain_query_error
+from checkpointers.surrealdb.methods import SaverMethods
+from checkpointers.surrealdb.queries import PreparedQuery, Steps, WriteBatch
+from sentient_graph.surreal.connection import AsyncConnection, QueryFailed, connect, wrap_async
 
 __all__ = ["AsyncSurrealSaver"]
 
@@ -78,7 +75,7 @@ class AsyncSurrealSaver(SaverMethods):
     def __init__(
         self, conn: AsyncConnection | Any, *, serde: SerializerProtocol | None = None
     ) -> None:
-        """Use an open connection: ours from ``sentient_graph.db.connect`` or an SDK ``AsyncSurreal``."""
+        """Use an open connection: ours from ``sentient_graph.surreal.connect`` or an SDK ``AsyncSurreal``."""
         super().__init__(serde=serde)
         self.conn = wrap_async(conn)
         try:

@@ -16,14 +16,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import sys
 import traceback
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import urlparse
 
 import typer
 
@@ -43,7 +42,6 @@ __all__ = [
 ]
 
 #: What a ``surrealkv://`` store's ``?sync=`` takes: a mode, or a SurrealDB duration.
-_SYNC_VALUE = re.compile(r"^(every|never|(\d+(ns|us|µs|ms|s|m|h|d|w|y))+)$")
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
@@ -89,7 +87,8 @@ def fail(message: str, code: int) -> NoReturn:
 
 
 def check_surreal_url(url: str | None, name: str = "SURREALDB_URL") -> None:
-    """Refuse a SurrealDB URL that cannot work, naming where it came from.
+    """Refuse a SurrealDB URL that cannot work, naming where it came from
+    (the rules are :func:`sentient_graph.surreal.url.parse_url`'s).
 
     Raises:
         ConfigError: unknown scheme, no path, or a ``?sync=`` value that is
@@ -97,24 +96,12 @@ def check_surreal_url(url: str | None, name: str = "SURREALDB_URL") -> None:
     """
     if url is None:
         return
-    from sentient_graph.db import PERSISTENT_EMBEDDED, is_embedded
+    from sentient_graph.surreal.url import parse_url
 
     try:
-        is_embedded(url)
+        parse_url(url)
     except ConfigError as exc:
         raise ConfigError(f"{name}: {exc}") from None
-    scheme = urlparse(url).scheme.lower()
-    if scheme not in PERSISTENT_EMBEDDED:
-        return
-    path, _, query = url.split("://", 1)[1].partition("?")
-    if not path:
-        raise ConfigError(f"{name}: {url!r} names no path (try surrealkv://.sentient/store)")
-    for value in parse_qs(query, keep_blank_values=True).get("sync", []):
-        if not _SYNC_VALUE.match(value):
-            raise ConfigError(
-                f"{name}: unknown sync={value!r} in {url!r} "
-                "(use sync=every, sync=never or an interval such as sync=1s)"
-            )
 
 
 def check_redis_url(url: str | None, name: str = "REDIS_URL") -> None:

@@ -1,7 +1,7 @@
 """The durable event log: the SurrealDB ``event`` table, the truth about what happened.
 
-Owns: every SurrealQL statement that touches ``event`` and ``event_migration``
-(schema, append, replay, purge), and the row layout.
+Owns: every SurrealQL statement that touches ``event`` (schema steps for
+the shared migrator, append, replay, purge), and the row layout.
 
 A row is a *page*: consecutive events of one run (``seq`` first..last, at most
 :data:`PAGE_SIZE`), written together, with record id
@@ -37,8 +37,9 @@ from sentient_graph.events.model import (
     events_from_json,
     events_to_json,
 )
+from sentient_graph.surreal.migrations import Migrations, migrate
 
-__all__ = ["EVENT_MIGRATIONS", "PAGE_SIZE", "EventLog", "WrittenPage", "pages"]
+__all__ = ["EVENT_MIGRATIONS", "EVENT_SCHEMA", "PAGE_SIZE", "EventLog", "WrittenPage", "pages"]
 
 log = structlog.get_logger(__name__)
 
@@ -69,9 +70,9 @@ EVENT_MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
-_DEFINE_MIGRATION_TABLE = "DEFINE TABLE IF NOT EXISTS event_migration SCHEMALESS;"
-_APPLIED_MIGRATIONS = "SELECT VALUE version FROM event_migration;"
-_RECORD_MIGRATION = "UPSERT type::record('event_migration', $version) CONTENT { version: $version, applied_at: time::now() } RETURN NONE;"
+#: The log's schema for the shared migrator; stores set up before it recorded
+#: their versions in ``event_migration``, adopted once.
+EVENT_SCHEMA = Migrations("event", EVENT_MIGRATIONS, legacy_table="event_migration")
 
 # The events travel as their JSON array in ``json``: SurrealDB would drop ``None``
 # values and refuse integers beyond 64 bits in payloads. The other fields are
@@ -197,15 +198,8 @@ class EventLog:
         return self._conn
 
     async def setup(self) -> None:
-        """Create the schema (idempotent) and record the applied migrations."""
-        await self._conn.query(_DEFINE_MIGRATION_TABLE)
-        applied = set((await self._conn.query(_APPLIED_MIGRATIONS))[0] or [])
-        for version, statements in enumerate(EVENT_MIGRATIONS, start=1):
-            if version in applied:
-                continue
-            await self._conn.query(statements)
-            await self._conn.query(_RECORD_MIGRATION, {"version": version})
-            log.debug("events.migrated", version=version)
+        """Create or upgrade the schema (idempotent; the shared migrator records it)."""
+        await migrate(self._conn, EVENT_SCHEMA)
 
     async def append(self, event: Event) -> None:
         """Write one event durably; returns once it is in the store.

@@ -25,15 +25,22 @@ import structlog
 from sentient_graph.db import AsyncConnection
 from sentient_graph.events.bus import EventBus, HandlerRegistration
 from sentient_graph.events.model import Event, SubscriptionOptions
+from sentient_graph.surreal.migrations import Migrations, migrate
 
 __all__ = ["DeadLetter", "WebhookDelivery"]
 
 log = structlog.get_logger(__name__)
 
-_SETUP = """
-DEFINE TABLE IF NOT EXISTS event_dead_letter SCHEMALESS;
-DEFINE INDEX IF NOT EXISTS event_dead_letter_time ON event_dead_letter FIELDS failed_at;
-"""
+#: The dead-letter table's schema for the shared migrator (append-only steps).
+DEAD_LETTER_SCHEMA = Migrations(
+    "event_dead_letter",
+    (
+        """
+        DEFINE TABLE IF NOT EXISTS event_dead_letter SCHEMALESS;
+        DEFINE INDEX IF NOT EXISTS event_dead_letter_time ON event_dead_letter FIELDS failed_at;
+        """,
+    ),
+)
 _DEAD_LETTER = "CREATE event_dead_letter CONTENT $doc RETURN NONE;"
 _LIST_DEAD = (
     "SELECT meta::id(id) AS key, url, event, attempts, error, status, failed_at "
@@ -103,7 +110,7 @@ class WebhookDelivery:
     async def setup(self) -> None:
         """Create the dead-letter table (idempotent)."""
         if self.conn is not None:
-            await self.conn.query(_SETUP)
+            await migrate(self.conn, DEAD_LETTER_SCHEMA)
 
     def _delay(self, attempt: int) -> float:
         return min(self.max_backoff, self.backoff * 2 ** (attempt - 1)) * (

@@ -15,17 +15,25 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from sentient_graph.runs.records import RECORD_FIELDS, RunInput, RunRecord
+from sentient_graph.surreal.migrations import Migrations, migrate
 
 if TYPE_CHECKING:
     from sentient_graph.db import AsyncConnection
 
-__all__ = ["RunStore"]
+__all__ = ["RUN_SCHEMA", "RunStore"]
 
-SETUP_SQL = """
-DEFINE TABLE IF NOT EXISTS run SCHEMALESS;
-DEFINE INDEX IF NOT EXISTS run_status ON run FIELDS status;
-DEFINE INDEX IF NOT EXISTS run_owner ON run FIELDS owner;
-"""
+#: The ``run`` table's schema for the shared migrator: append-only, a step's
+#: position is its version.
+RUN_SCHEMA = Migrations(
+    "run",
+    (
+        """
+        DEFINE TABLE IF NOT EXISTS run SCHEMALESS;
+        DEFINE INDEX IF NOT EXISTS run_status ON run FIELDS status;
+        DEFINE INDEX IF NOT EXISTS run_owner ON run FIELDS owner;
+        """,
+    ),
+)
 
 #: Take a thread for a run: only if nobody runs it, we already own it, or we are
 #: taking over from a named dead owner (compare-and-set on owner + run_id); and
@@ -76,8 +84,8 @@ class RunStore:
         self.conn = conn
 
     async def setup(self) -> None:
-        """Create the ``run`` table and its indexes (idempotent)."""
-        await self.conn.query(SETUP_SQL)
+        """Create or upgrade the ``run`` table (idempotent; the shared migrator records it)."""
+        await migrate(self.conn, RUN_SCHEMA)
 
     async def get(self, thread_id: str) -> RunRecord | None:
         """The thread's run record, or ``None``."""

@@ -4,6 +4,7 @@ time travel, durability modes, and resume after a failed parallel superstep."""
 from __future__ import annotations
 
 import operator
+import threading
 from collections import Counter
 from typing import Annotated, Any, Literal, TypedDict
 
@@ -181,10 +182,36 @@ async def test_durability_modes(driver: Driver, durability: str) -> None:
 
 
 async def test_failed_parallel_superstep_resumes_without_rerunning_siblings(
-    driver: Driver,
+    driver: Driver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     runs: Counter[str] = Counter()
     failing = {"armed": True}
+    # c fails only once a's and b's writes are stored: otherwise the failure may
+    # end the superstep before a sibling's write is saved (LangGraph's runner
+    # stops at the first error), and whether it was is a race.
+    saved: set[str] = set()
+    siblings_saved = threading.Event()
+    method = "aput_writes" if driver.kind == "async" else "put_writes"
+    original = getattr(driver.saver, method)
+
+    def note(writes: Any) -> None:
+        saved.update(v[0] for c, v in writes if c == "done" and v in (["a"], ["b"]))
+        if saved == {"a", "b"}:
+            siblings_saved.set()
+
+    if driver.kind == "async":
+
+        async def put_writes(config: Any, writes: Any, *args: Any, **kwargs: Any) -> None:
+            await original(config, writes, *args, **kwargs)
+            note(writes)
+
+    else:
+
+        def put_writes(config: Any, writes: Any, *args: Any, **kwargs: Any) -> None:  # type: ignore[misc]
+            original(config, writes, *args, **kwargs)
+            note(writes)
+
+    monkeypatch.setattr(driver.saver, method, put_writes)
 
     class S(TypedDict, total=False):
         done: Annotated[list[str], operator.add]
@@ -194,6 +221,7 @@ async def test_failed_parallel_superstep_resumes_without_rerunning_siblings(
             runs[name] += 1
             if name == "c" and failing["armed"]:
                 failing["armed"] = False
+                assert siblings_saved.wait(30), "a's and b's writes were never stored"
                 raise RuntimeError("c failed once")
             return {"done": [name]}
 

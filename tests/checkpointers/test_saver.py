@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import operator
+import os
 import subprocess
 import sys
 import textwrap
@@ -147,10 +148,9 @@ def test_setup_is_idempotent_and_upgrades_an_older_database(tmp_path: Path) -> N
     with SurrealSaver.from_conn_string(url, namespace="m", database="m") as saver:
         saver.setup()
         saver.setup()
-        versions = saver.conn.query(
-            "SELECT VALUE version FROM checkpoint_migration ORDER BY version"
-        )[0]
-        assert versions == list(range(len(MIGRATIONS)))
+        # The legacy table's v0 was adopted; the shared migrator applied the rest.
+        recorded = saver.conn.query("RETURN migration:['checkpoint'].version")[0]
+        assert recorded == len(MIGRATIONS)
         got = saver.get_tuple(config("old"))
         assert got is not None and got.checkpoint["channel_values"] == {"v": 1}
         indexes = saver.conn.query("INFO FOR TABLE checkpoint")[0]["indexes"]
@@ -282,13 +282,57 @@ class Secret:
     value: str
 
 
-def test_deserialisation_is_strict_by_default(sync_saver: SurrealSaver) -> None:
+def test_deserialisation_matches_langgraph_default(sync_saver: SurrealSaver) -> None:
+    # What InMemorySaver() revives, ours revives (with LangGraph's warning).
     cp = checkpoint_with({"v": Secret("x")}, {"v": 1})
-    sync_saver.put(config("strict"), cp, {}, {"v": 1})
-    got = sync_saver.get_tuple(config("strict"))
+    sync_saver.put(config("default"), cp, {}, {"v": 1})
+    got = sync_saver.get_tuple(config("default"))
+    assert got is not None and got.checkpoint["channel_values"]["v"] == Secret("x")
+
+
+def test_strict_msgpack_env_is_honoured() -> None:
+    # LangGraph reads LANGGRAPH_STRICT_MSGPACK once, at import: a fresh interpreter.
+    script = textwrap.dedent(
+        """
+        from dataclasses import dataclass
+        from langgraph.checkpoint.base import empty_checkpoint
+        from langgraph.checkpoint.memory import InMemorySaver
+        from checkpointers.surrealdb import SurrealSaver
+
+        @dataclass
+        class Secret:
+            value: str
+
+        def revived(saver):
+            cp = empty_checkpoint()
+            cp["channel_values"] = {"v": Secret("x")}
+            cp["channel_versions"] = {"v": 1}
+            config = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
+            saver.put(config, cp, {}, {"v": 1})
+            return isinstance(saver.get_tuple(config).checkpoint["channel_values"].get("v"), Secret)
+
+        with SurrealSaver.from_conn_string("mem://", namespace="n", database="d") as ours:
+            ours.setup()
+            print(revived(InMemorySaver()), revived(ours))
+        """
+    )
+    env = {**os.environ, "LANGGRAPH_STRICT_MSGPACK": "true"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "False"]
+
+
+def test_strict_deserialisation_is_opt_in(sync_saver: SurrealSaver) -> None:
+    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+    strict = SurrealSaver(sync_saver.conn, serde=JsonPlusSerializer(allowed_msgpack_modules=None))
+    strict.put(config("strict"), checkpoint_with({"v": Secret("x")}, {"v": 1}), {}, {"v": 1})
+    got = strict.get_tuple(config("strict"))
     assert got is not None
     assert not isinstance(got.checkpoint["channel_values"].get("v"), Secret)
-    allowed = sync_saver.with_allowlist([(Secret.__module__, "Secret")])
+    allowed = strict.with_allowlist([(Secret.__module__, "Secret")])
     revived = allowed.get_tuple(config("strict"))
     assert revived is not None and revived.checkpoint["channel_values"]["v"] == Secret("x")
 
@@ -403,3 +447,38 @@ def test_keep_latest_refuses_threads_that_use_a_delta_channel(sync_saver: Surrea
     assert len(list(sync_saver.list(config("plain")))) == 1
     sync_saver.prune(["delta"], strategy="delete")
     assert sync_saver.get_tuple(config("delta")) is None
+
+
+async def test_rows_written_before_values_were_kept_inline_still_read(driver: Driver) -> None:
+    saver = driver.saver
+    sync = driver.kind == "sync"
+
+    async def run(name: str, *args: Any) -> Any:
+        if sync:
+            return getattr(saver, name)(*args)
+        return await getattr(saver, "a" + name)(*args)
+
+    async def listed() -> list[Any]:
+        if sync:
+            return [t.checkpoint["channel_values"] for t in saver.list(config("old-rows"))]
+        return [t.checkpoint["channel_values"] async for t in saver.alist(config("old-rows"))]
+
+    first = checkpoint_with({"a": "one", "b": "kept"}, {"a": 1, "b": 1})
+    second = checkpoint_with({"a": "two", "b": "kept"}, {"a": 2, "b": 1})
+    cfg = await run("put", config("old-rows"), first, {"step": 1}, {"a": 1, "b": 1})
+    await run("put", cfg, second, {"step": 2}, {"a": 2})
+    expected = [{"a": "two", "b": "kept"}, {"a": "one", "b": "kept"}]
+    assert await listed() == expected
+    # As rows looked before: no inline values, every channel value linked.
+    old_shape = (
+        "UPDATE checkpoint SET inline = NONE, blobs = blob_keys.map(|$k| "
+        "type::record('checkpoint_blob', [thread_id, checkpoint_ns, $k[0], $k[1]])) "
+        "WHERE thread_id = 'old-rows' RETURN NONE"
+    )
+    if sync:
+        saver.conn.query(old_shape)
+    else:
+        await saver.conn.query(old_shape)
+    assert await listed() == expected
+    latest = await run("get_tuple", config("old-rows"))
+    assert latest is not None and latest.checkpoint["channel_values"] == expected[0]

@@ -1,0 +1,215 @@
+"""The only module that touches the ``surrealdb`` SDK's internals.
+
+Owns: turning one ``query`` request into the CBOR frame the embedded engine
+reads and its answer back into Python (in C, through ``cbor2``, instead of the
+SDK's pure-Python CBOR: see BENCHMARKS.md), with the same value mapping as the
+SDK (``None`` goes out as NONE, :data:`surrealdb.Null` as NULL,
+:class:`surrealdb.RecordID` as a record id; tags coming back are decoded by the
+SDK's own ``tag_decoder``); sending a request straight to an embedded engine
+(:func:`execute`); and the SDK's request ids, which must not draw from
+:func:`uuid.uuid4` (:func:`quiet_request_ids`).
+
+Must not: open, close or choose connections (``connection.py`` does), or
+decide what a failed statement means (``connection.results_of`` does). A value
+this mapping does not know makes :func:`encode_query` return ``None`` and the
+caller sends the query through the SDK unchanged, so nothing the SDK accepts
+is refused here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import os
+import types
+import uuid
+from datetime import datetime
+from typing import Any
+
+import cbor2
+from surrealdb import RecordID
+from surrealdb.connections.utils_mixin import mapped_engine_errors
+from surrealdb.data.cbor import tag_decoder
+from surrealdb.data.types.null import Null, NullType
+
+__all__ = [
+    "decode_answer",
+    "embedded_engine",
+    "encode_query",
+    "encode_request",
+    "execute",
+    "quiet_request_ids",
+]
+
+_TAG_NONE = 6
+_TAG_RECORD_ID = 8
+_NONE = cbor2.CBORTag(_TAG_NONE, None)
+# Encoded by cbor2 exactly as by the SDK (an aware datetime is tag 0, RFC 3339).
+_PLAIN = frozenset({str, bytes, int, float, bool, datetime})
+_ids = itertools.count(1)
+
+
+class _Unsupported(Exception):
+    """A value only the SDK's encoder knows."""
+
+
+def _wire(value: Any) -> Any:
+    """``value`` with ``None``, ``Null`` and record ids in SurrealDB's CBOR form."""
+    kind = type(value)
+    if kind in _PLAIN:  # most values: checked first
+        return value
+    if value is None:
+        return _NONE
+    # Plain items are tested inline: a call per leaf was most of the encoding time.
+    if kind is dict:
+        return {k: v if type(v) in _PLAIN else _wire(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [v if type(v) in _PLAIN else _wire(v) for v in value]
+    if kind is RecordID:
+        return cbor2.CBORTag(_TAG_RECORD_ID, [value.table_name, _wire(value.id)])
+    if kind is NullType:
+        return None  # plain CBOR null is SurrealDB's NULL
+    raise _Unsupported(kind.__name__)
+
+
+def encode_request(method: str, params: list[Any]) -> bytes:
+    """The engine's request frame for an RPC ``method`` (``use``, ``query``...) with ``params``.
+
+    Raises:
+        _Unsupported: a parameter only the SDK's encoder knows.
+        cbor2.CBOREncodeError: a parameter CBOR cannot carry.
+    """
+    return cbor2.dumps({"id": str(next(_ids)), "method": method, "params": _wire(params)})
+
+
+def encode_query(sql: str, vars: dict[str, Any]) -> bytes | None:
+    """The engine's request frame for ``sql`` with ``vars``; ``None`` if only the SDK can encode it."""
+    try:
+        return encode_request("query", [sql, vars])
+    except (_Unsupported, cbor2.CBOREncodeError):  # e.g. a naive datetime: the SDK says why
+        return None
+
+
+def embedded_engine(sdk: Any) -> Any | None:
+    """The engine handle of an embedded SDK connection (it takes frames), else ``None``."""
+    engine = getattr(sdk, "_db", None)
+    return engine if hasattr(engine, "execute") else None
+
+
+def execute(engine: Any, frame: bytes, what: str = "query") -> dict[str, Any]:
+    """Send one request frame to an embedded engine and decode its answer.
+
+    Raises:
+        surrealdb.errors.SurrealError: the engine refused the frame (the SDK's mapping).
+    """
+    with mapped_engine_errors(what):
+        answer = engine.execute(frame)
+    return decode_answer(answer)
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_thaw(item) for item in value]
+    return value
+
+
+def _tag(tag: cbor2.CBORTag, immutable: bool = False) -> Any:
+    # cbor2 decodes arrays under a tag as tuples; the SDK gives lists.
+    if tag.tag == _TAG_RECORD_ID and isinstance(tag.value, tuple):
+        tag = cbor2.CBORTag(_TAG_RECORD_ID, _thaw(tag.value))
+    return tag_decoder(None, tag)  # type: ignore[arg-type]
+
+
+class _NoneMark:
+    """Where a NONE was, while plain nulls are turned into ``Null``."""
+
+
+_NONE_MARK = _NoneMark()
+
+
+def _tag_marking_none(tag: cbor2.CBORTag, immutable: bool = False) -> Any:
+    return _NONE_MARK if tag.tag == _TAG_NONE else _tag(tag, immutable)
+
+
+def _nulls(value: Any) -> Any:
+    if value is None:
+        return Null
+    if value is _NONE_MARK:
+        return None
+    kind = type(value)
+    if kind is dict:
+        return {k: v if type(v) in _LEAVES else _nulls(v) for k, v in value.items()}
+    if kind is list:
+        return [v if type(v) in _LEAVES else _nulls(v) for v in value]
+    return value
+
+
+#: Decoded values that hold no null: returned as they are, without a call.
+_LEAVES = frozenset({str, bytes, int, float, bool})
+
+
+def decode_answer(frame: bytes) -> dict[str, Any]:
+    """The engine's answer as the SDK's ``query_raw`` returns it.
+
+    cbor2 reads a plain null as ``None``; the SDK gives :data:`surrealdb.Null`
+    (NULL) and keeps ``None`` for NONE. So NONE is marked while decoding and
+    one walk tells the two apart - every answer needs it (each statement's
+    envelope carries a null ``type``).
+    """
+    answer = _nulls(cbor2.loads(frame, tag_hook=_tag_marking_none))
+    return answer if isinstance(answer, dict) else {}
+
+
+# ---------------------------------------------------------------------------
+# Request ids
+# ---------------------------------------------------------------------------
+# The SDK names each connection and each request with ``uuid.uuid4()``.
+# LangGraph's own tests patch ``uuid.uuid4`` to get deterministic ids, and a
+# checkpointer that draws from it shifts them. The SDK's modules get a ``uuid``
+# whose ``uuid4`` takes its 16 random bytes from ``os.urandom`` directly - what
+# ``uuid.uuid4`` itself does - and forwards every other name to ``uuid``.
+
+_SDK_MODULES_DRAWING_IDS = (
+    "surrealdb.request_message.message",
+    "surrealdb.connections.blocking_ws",
+    "surrealdb.connections.blocking_http",
+    "surrealdb.connections.async_ws",
+    "surrealdb.connections.async_http",
+    "surrealdb.connections.async_embedded",
+)
+
+
+def _random_uuid() -> uuid.UUID:
+    return uuid.UUID(bytes=os.urandom(16), version=4)
+
+
+class _QuietUuid(types.ModuleType):
+    """``uuid`` with a ``uuid4`` that a patched ``uuid.uuid4`` does not see."""
+
+    uuid4 = staticmethod(_random_uuid)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(uuid, name)
+
+
+_quieted = False
+
+
+def quiet_request_ids() -> None:
+    """Give the SDK's modules request ids that do not draw from ``uuid.uuid4``; idempotent.
+
+    Called by the connection factory before it opens or wraps an SDK
+    connection, so that importing this module changes nothing.
+    """
+    global _quieted
+    if _quieted:
+        return
+    _quieted = True
+    quiet = _QuietUuid("uuid")
+    for name in _SDK_MODULES_DRAWING_IDS:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:  # another SDK version: nothing to quiet there
+            continue
+        if getattr(module, "uuid", None) is uuid:
+            module.uuid = quiet  # type: ignore[attr-defined]
