@@ -36,6 +36,10 @@ class GraphRegistry:
         self._by_thread: dict[str, Pregel] = {}
         self._by_ref: dict[str, Pregel] = {}
         self._attached: weakref.WeakKeyDictionary[Pregel, Pregel] = weakref.WeakKeyDictionary()
+        # A graph object's reference, or None, looked up once: the lookup scans
+        # every module, and a graph without one (a notebook's) would be scanned
+        # for at every start.
+        self._refs: weakref.WeakKeyDictionary[Pregel, str | None] = weakref.WeakKeyDictionary()
 
     def attach(self, graph: Pregel) -> Pregel:
         """``graph`` with our checkpointer (a copy; the caller's graph is untouched)."""
@@ -55,7 +59,7 @@ class GraphRegistry:
         if isinstance(graph, str):
             cached = self._by_ref.get(graph)
             if cached is not None:
-                return cached, ref_of(cached) or graph
+                return cached, self._ref_of(cached) or graph
             loaded = load_graph(graph)
             self._by_ref[graph] = loaded.graph
             self._by_ref[loaded.ref] = loaded.graph
@@ -65,7 +69,14 @@ class GraphRegistry:
                 f"expected a compiled LangGraph graph or a reference, got {type(graph).__name__} "
                 "(call builder.compile())"
             )
-        return graph, ref_of(graph)
+        return graph, self._ref_of(graph)
+
+    def _ref_of(self, graph: Pregel) -> str | None:
+        try:
+            return self._refs[graph]
+        except KeyError:
+            ref = self._refs[graph] = ref_of(graph)
+            return ref
 
     def remember(self, thread_id: str, graph: Pregel, ref: str | None) -> None:
         """Keep a graph without a reference for the thread's later resumes."""
