@@ -46,6 +46,7 @@ class RegisteredGraph:
         drawn = self.graph.get_graph()
         return {
             "name": self.name,
+            "ref": self.ref,
             "nodes": [node_id for node_id in drawn.nodes],
             "edges": [
                 {"source": e.source, "target": e.target, "conditional": bool(e.conditional)}

@@ -10,6 +10,7 @@ Must not: parse command-line options (the CLI does) or configure logging.
 from __future__ import annotations
 
 import asyncio
+import signal
 from types import FrameType
 from typing import Any
 
@@ -38,6 +39,12 @@ class Server(uvicorn.Server):
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self.stop_streams()
         super().handle_exit(sig, frame)
+        # SIGTERM is the way to stop a server: after the clean shutdown, exit 0
+        # instead of dying by the signal again (Ctrl-C still ends as an interrupt).
+        if sig == signal.SIGTERM:
+            captured = getattr(self, "_captured_signals", None)
+            if isinstance(captured, list) and sig in captured:
+                captured.remove(sig)
 
 
 def build_server(config: ServerConfig, **uvicorn_options: Any) -> Server:
