@@ -96,6 +96,12 @@ async def ours_run(client: httpx.AsyncClient) -> None:
                 return
 
 
+async def ours_wait(client: httpx.AsyncClient) -> None:
+    r = await client.post("/runs/wait", json={"graph": "bench", "input": {"visited": []}})
+    r.raise_for_status()
+    assert r.json()["values"]["visited"] == ["a", "b", "c", "d"], r.text
+
+
 async def peer_run(client: httpx.AsyncClient) -> None:
     r = await client.post("/runs/wait", json={"assistant_id": "bench", "input": {"visited": []}})
     r.raise_for_status()
@@ -263,31 +269,50 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 async def measure(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     results: dict[str, dict[str, Any]] = {}
+    if not args.skip_ours:
+        results["sentient-graph serve"] = await measure_ours(args)
+    if (PEER_BIN / "langgraph").exists() and not args.skip_peer:
+        results["langgraph dev (inmem)"] = await measure_peer(args)
+    return results
+
+
+async def measure_ours(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         proc, url = start_ours(Path(tmp))
         try:
             await wait_up(url, "/health", proc)
             ours: dict[str, Any] = {}
+            print("measuring", "ours", "serial_p50_ms", file=sys.stderr, flush=True)
             ours["serial_p50_ms"] = await serial(ours_run, url, args.serial)
+            print("measuring", "ours", "runs_per_s", file=sys.stderr, flush=True)
             ours["runs_per_s"] = await concurrent(ours_run, url, args.clients, args.total)
+            print("measuring", "ours", "wait", file=sys.stderr, flush=True)
+            ours["wait_serial_p50_ms"] = await serial(ours_wait, url, args.serial)
+            ours["wait_runs_per_s"] = await concurrent(ours_wait, url, args.clients, args.total)
+            print("measuring", "ours", "ws_p50_ms", file=sys.stderr, flush=True)
             ours["ws_p50_ms"], ours["ws_p99_ms"] = await ws_transitions(url, args.ws_runs)
+            print("measuring", "ours", "rss_mb", file=sys.stderr, flush=True)
             ours["rss_mb"] = await memory_ours(url, proc.pid, args.threads, args.subscribers)
-            results["sentient-graph serve"] = ours
+            return ours
         finally:
             stop(proc)
-    if (PEER_BIN / "langgraph").exists() and not args.skip_peer:
-        with tempfile.TemporaryDirectory() as tmp:
-            proc, url = start_peer(Path(tmp))
-            try:
-                await wait_up(url, "/ok", proc)
-                peer: dict[str, Any] = {}
-                peer["serial_p50_ms"] = await serial(peer_run, url, args.serial)
-                peer["runs_per_s"] = await concurrent(peer_run, url, args.clients, args.total)
-                peer["rss_mb"] = await memory_peer(url, proc.pid, args.threads)
-                results["langgraph dev (inmem)"] = peer
-            finally:
-                stop(proc)
-    return results
+
+
+async def measure_peer(args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, url = start_peer(Path(tmp))
+        try:
+            await wait_up(url, "/ok", proc)
+            peer: dict[str, Any] = {}
+            print("measuring", "peer", "serial_p50_ms", file=sys.stderr, flush=True)
+            peer["serial_p50_ms"] = await serial(peer_run, url, args.serial)
+            print("measuring", "peer", "runs_per_s", file=sys.stderr, flush=True)
+            peer["runs_per_s"] = await concurrent(peer_run, url, args.clients, args.total)
+            print("measuring", "peer", "rss_mb", file=sys.stderr, flush=True)
+            peer["rss_mb"] = await memory_peer(url, proc.pid, args.threads)
+            return peer
+        finally:
+            stop(proc)
 
 
 def markdown(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
@@ -324,6 +349,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1000)
     parser.add_argument("--subscribers", type=int, default=100)
     parser.add_argument("--skip-peer", action="store_true")
+    parser.add_argument("--skip-ours", action="store_true")
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
     results = asyncio.run(measure(args))

@@ -70,6 +70,14 @@ def install(app: FastAPI) -> None:
             body.graph, body.input, body.thread_id, body.correlation_id, body.metadata
         )
 
+    @app.post("/runs/wait", tags=["runs"])
+    async def start_run_and_wait(request: Request, body: StartRun) -> dict[str, Any]:
+        """Start a run and answer when it ended (completed, interrupted, failed or
+        cancelled) with its final state; leaving early does not stop the run."""
+        return await state_of(request.app).ops.start_and_wait(
+            body.graph, body.input, body.thread_id, body.correlation_id, body.metadata
+        )
+
     @app.get("/threads", tags=["threads"])
     async def list_threads(
         request: Request, status: Annotated[str | None, Query(max_length=32)] = None

@@ -121,6 +121,13 @@ class ServerClient:
             body["metadata"] = metadata
         return dict(self._call("POST", "/runs", json=body))
 
+    def run_wait(
+        self, graph: str, input: Any = None, thread_id: str | None = None
+    ) -> dict[str, Any]:
+        """``POST /runs/wait``: ``{thread_id, run_id, status, values, ...}`` once the run ended."""
+        body = {"graph": graph, "input": input, "thread_id": thread_id}
+        return dict(self._call("POST", "/runs/wait", json=body, timeout=None))
+
     def threads(self, status: str | None = None) -> list[dict[str, Any]]:
         """``GET /threads``: run records, most recently updated first."""
         return list(self._call("GET", "/threads", params={"status": status} if status else None))

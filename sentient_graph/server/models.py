@@ -25,8 +25,6 @@ __all__ = [
     "validation_message",
 ]
 
-_ID = {"min_length": 1, "max_length": 256}
-
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -35,9 +33,11 @@ class _Strict(BaseModel):
 class StartRun(_Strict):
     """``POST /runs``, ``runs.start``."""
 
-    graph: str = Field(description="a registered graph name (GET /graphs)", **_ID)
+    graph: str = Field(
+        description="a registered graph name (GET /graphs)", min_length=1, max_length=256
+    )
     input: Any = Field(default=None, description="the graph input")
-    thread_id: str | None = Field(default=None, **_ID)
+    thread_id: str | None = Field(default=None, min_length=1, max_length=256)
     correlation_id: str | None = Field(default=None, max_length=256)
     metadata: dict[str, Any] | None = None
 
@@ -51,7 +51,7 @@ class ThreadsQuery(_Strict):
 class ThreadParams(_Strict):
     """Methods that name one thread (``threads.get``, ``threads.cancel``)."""
 
-    thread_id: str = Field(**_ID)
+    thread_id: str = Field(min_length=1, max_length=256)
 
 
 CancelParams = ThreadParams
@@ -66,16 +66,16 @@ class ResumeRequest(_Strict):
 class ForkRequest(_Strict):
     """``POST /threads/{id}/fork``."""
 
-    checkpoint_id: str = Field(**_ID)
+    checkpoint_id: str = Field(min_length=1, max_length=256)
     values: dict[str, Any] | None = None
-    new_thread_id: str | None = Field(default=None, **_ID)
+    new_thread_id: str | None = Field(default=None, min_length=1, max_length=256)
     as_node: str | None = Field(default=None, max_length=256)
 
 
 class EventsSubscribe(_Strict):
     """``events.subscribe``: ``after`` (``RUN_ID:SEQ``) or ``after_seq`` replays first."""
 
-    thread_id: str | None = Field(default=None, **_ID)
+    thread_id: str | None = Field(default=None, min_length=1, max_length=256)
     types: list[str] | None = None
     source: list[str] | None = None
     min_priority: str | None = None
@@ -86,7 +86,7 @@ class EventsSubscribe(_Strict):
 class EventsUnsubscribe(_Strict):
     """``events.unsubscribe``."""
 
-    subscription: str = Field(**_ID)
+    subscription: str = Field(min_length=1, max_length=256)
 
 
 def validation_message(exc: ValidationError | list[Any], prefix: str = "") -> tuple[str, list[str]]:

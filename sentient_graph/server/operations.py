@@ -23,6 +23,7 @@ from sentient_graph.errors import (
     GraphLoadError,
     InvalidInput,
     RedisUnavailable,
+    RunFailed,
     RunNotActive,
     StoreUnavailable,
     ThreadNotFound,
@@ -102,6 +103,32 @@ class Operations:
             metadata=metadata,
         )
         return handle_json(handle)
+
+    async def start_and_wait(
+        self,
+        graph: str,
+        input: Any,
+        thread_id: str | None = None,
+        correlation_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Start a run and answer when it ended: with its final state, interrupts or error.
+
+        A client that goes away does not stop the run (the wait is shielded).
+        """
+        registered = self.catalog.get(graph)
+        handle = await self.engine.start(
+            registered.graph, input, thread_id, correlation_id=correlation_id, metadata=metadata
+        )
+        with contextlib.suppress(RunFailed):
+            await handle.wait()
+        reply = handle_json(handle)
+        reply["values"] = jsonable(handle.values)
+        if handle.interrupts:
+            reply["interrupts"] = jsonable(handle.interrupts)
+        if handle.error is not None:
+            reply["error"] = str(handle.error).splitlines()[0]
+        return reply
 
     async def threads(self, status: str | None = None) -> list[dict[str, Any]]:
         """Every thread's current run, most recently updated first."""

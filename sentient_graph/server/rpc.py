@@ -1,7 +1,7 @@
 """WebSocket ``/ws``: the same operations as JSON-RPC 2.0, and events as notifications.
 
 Owns: the JSON-RPC framing (requests, responses, errors, notifications), the
-method table (``runs.start``, ``threads.list``, ``threads.get``,
+method table (``runs.start``, ``runs.wait``, ``threads.list``, ``threads.get``,
 ``threads.history``, ``threads.resume``, ``threads.cancel``, ``threads.fork``,
 ``graphs.list``, ``events.subscribe``, ``events.unsubscribe``, ``auth``), one
 writer per connection (so notifications of a run go out in seq order), and
@@ -94,6 +94,12 @@ class _Connection:
             "runs.start": (
                 StartRun,
                 lambda p: ops.start(p.graph, p.input, p.thread_id, p.correlation_id, p.metadata),
+            ),
+            "runs.wait": (
+                StartRun,
+                lambda p: ops.start_and_wait(
+                    p.graph, p.input, p.thread_id, p.correlation_id, p.metadata
+                ),
             ),
             "threads.list": (ThreadsQuery, lambda p: ops.threads(p.status)),
             "threads.get": (ThreadParams, lambda p: ops.get(p.thread_id)),

@@ -16,7 +16,7 @@ Must not: write events or know the HTTP framework beyond the bytes it yields.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, Iterable
 from dataclasses import dataclass
 
 from sentient_graph.events import Event, EventBus
@@ -89,7 +89,7 @@ async def follow_events(
     source: list[str] | None = None,
     min_priority: str | None = None,
     stop: asyncio.Event | None = None,
-) -> AsyncIterator[Event]:
+) -> AsyncGenerator[Event, None]:
     """The events after ``cursor`` in order (per run, by seq), then live ones if ``follow``.
 
     Args:
@@ -110,38 +110,37 @@ async def follow_events(
         after_seq = 0
     if cursor is None and thread_id is None and follow:
         after_seq = None
-    filters = {"types": types, "source": source, "min_priority": min_priority}
     if not follow:
-        for event in await bus.replay(thread_id, after_seq=after_seq or 0, **filters):
+        for event in await bus.replay(
+            thread_id,
+            after_seq=after_seq or 0,
+            types=types,
+            source=source,
+            min_priority=min_priority,
+        ):
             if past is None or not past.seen(event):
                 yield event
         return
-    sub = bus.subscribe(thread_id, after_seq=after_seq, **filters)
-    stopped = asyncio.ensure_future((stop or asyncio.Event()).wait())
-    step: asyncio.Future[Event] | None = None
+    sub = bus.subscribe(
+        thread_id, after_seq=after_seq, types=types, source=source, min_priority=min_priority
+    )
+    watcher: asyncio.Task[None] | None = None
+    if stop is not None:
+
+        async def close_on_stop() -> None:
+            await stop.wait()
+            await sub.aclose()  # ends the iteration below
+
+        watcher = asyncio.create_task(close_on_stop(), name="sentient-stream-stop")
     try:
         await sub.start()
-        items = aiter(sub)
-        while True:
-            step = asyncio.ensure_future(anext(items))
-            await asyncio.wait({step, stopped}, return_when=asyncio.FIRST_COMPLETED)
-            if not step.done():
-                return
-            try:
-                event = step.result()
-            except StopAsyncIteration:
-                return
+        async for event in sub:
             if past is None or not past.seen(event):
                 yield event
     finally:
-        stopped.cancel()
-        if step is not None and not step.done():
-            step.cancel()
+        if watcher is not None:
+            watcher.cancel()
         await sub.aclose()
-        if step is not None:
-            await asyncio.wait({step})
-            if not step.cancelled():
-                step.exception()  # retrieved: the end of a closed subscription
 
 
 def sse_frame(event: Event) -> bytes:

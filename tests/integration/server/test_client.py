@@ -36,3 +36,12 @@ def test_client_round_trip(server: RunningServer) -> None:
         with pytest.raises(GraphLoadError, match="not registered"):
             client.start("./graphs/approval.py:graph", {})
         assert client.health()["status"] == "ok"
+
+
+def test_run_wait_answers_with_the_final_state(server: RunningServer) -> None:
+    with ServerClient(server.url) as client:
+        done = client.run_wait("chain", {}, new_thread())
+        assert done["status"] == "completed"
+        assert done["values"]["steps"] == ["n1", "n2", "n3", "n4", "n5"]
+        paused = client.run_wait("approval", {})
+        assert paused["status"] == "interrupted" and paused["interrupts"]
