@@ -269,11 +269,48 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 async def measure(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     results: dict[str, dict[str, Any]] = {}
+    print("measuring", "engine", "in-process", file=sys.stderr, flush=True)
+    results["engine in-process (no server), start + wait"] = await measure_engine(args)
     if not args.skip_ours:
         results["sentient-graph serve"] = await measure_ours(args)
     if (PEER_BIN / "langgraph").exists() and not args.skip_peer:
         results["langgraph dev (inmem)"] = await measure_peer(args)
     return results
+
+
+async def measure_engine(args: argparse.Namespace) -> dict[str, Any]:
+    """The same graph on the engine in this process, no server: what the server adds to."""
+    import importlib.util
+
+    from sentient_graph.engine import Engine
+
+    spec = importlib.util.spec_from_file_location("bench_server_graph", GRAPH_FILE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    graph = module.graph
+    with tempfile.TemporaryDirectory() as tmp:
+        async with Engine.open(f"surrealkv://{tmp}/store", None) as engine:
+
+            async def one() -> None:
+                await (await engine.start(graph, {"visited": []})).wait()
+
+            await one()
+            times = []
+            for _ in range(args.serial):
+                began = time.perf_counter()
+                await one()
+                times.append(time.perf_counter() - began)
+            sem = asyncio.Semaphore(args.clients)
+
+            async def limited() -> None:
+                async with sem:
+                    await one()
+
+            began = time.perf_counter()
+            await asyncio.gather(*(limited() for _ in range(args.total)))
+            rate = args.total / (time.perf_counter() - began)
+    return {"serial_p50_ms": statistics.median(times) * 1000, "runs_per_s": rate}
 
 
 async def measure_ours(args: argparse.Namespace) -> dict[str, Any]:
@@ -327,12 +364,30 @@ def markdown(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> st
         f"WebSocket: node transitions of {args.ws_runs} runs to a client in another process; "
         f"memory: RSS with {args.threads} threads stored and {args.subscribers} live WebSocket subscribers, "
         "LangGraph's server with the threads only). Ours: `POST /runs` then the SSE stream until "
-        "`run_completed`, surrealkv store, no Redis. LangGraph: `POST /runs/wait`, in-memory runtime.",
+        "`run_completed`, or `POST /runs/wait`; surrealkv store, no Redis. LangGraph: `POST /runs/wait`, "
+        "its in-memory runtime.",
         "",
-        "| server | serial p50 (ms) | runs/s, 50 clients | transition to WS p50 / p99 (ms) | RSS (MB) |",
+        "| server, request | serial p50 (ms) | runs/s, 50 clients | transition to WS p50 / p99 (ms) | RSS (MB) |",
         "| --- | ---: | ---: | ---: | ---: |",
     ]
+    for name, r in list(results.items()):
+        if "wait_serial_p50_ms" in r:
+            results = {
+                f"{name}, POST /runs + SSE": r,
+                f"{name}, POST /runs/wait": {
+                    "serial_p50_ms": r["wait_serial_p50_ms"],
+                    "runs_per_s": r["wait_runs_per_s"],
+                },
+                **{k: v for k, v in results.items() if k != name},
+            }
     for name, r in results.items():
+        if "langgraph" in name:
+            name = f"{name}, POST /runs/wait"
+        if "engine" in name:
+            lines.append(
+                f"| {name} | {r['serial_p50_ms']:.1f} | {r['runs_per_s']:.1f} | n/a | n/a |"
+            )
+            continue
         ws = "n/a" if "ws_p50_ms" not in r else f"{r['ws_p50_ms']:.2f} / {r['ws_p99_ms']:.2f}"
         lines.append(
             f"| {name} | {cell(r.get('serial_p50_ms'), '.1f')} | {cell(r.get('runs_per_s'), '.1f')} | {ws} | {cell(r.get('rss_mb'), '.0f')} |"
@@ -341,6 +396,9 @@ def markdown(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> st
 
 
 def main() -> None:
+    # `python benchmarks/server.py` puts benchmarks/ first on the path, where
+    # checkpointers.py (another benchmark) would shadow the checkpointers package.
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--serial", type=int, default=30)
     parser.add_argument("--clients", type=int, default=50)
