@@ -365,7 +365,9 @@ def markdown(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> st
         f"memory: RSS with {args.threads} threads stored and {args.subscribers} live WebSocket subscribers, "
         "LangGraph's server with the threads only). Ours: `POST /runs` then the SSE stream until "
         "`run_completed`, or `POST /runs/wait`; surrealkv store, no Redis. LangGraph: `POST /runs/wait`, "
-        "its in-memory runtime.",
+        "its in-memory runtime. Load average when it ended: "
+        + ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        + f" on {os.cpu_count()} cores (the machine is shared).",
         "",
         "| server, request | serial p50 (ms) | runs/s, 50 clients | transition to WS p50 / p99 (ms) | RSS (MB) |",
         "| --- | ---: | ---: | ---: | ---: |",
