@@ -154,8 +154,10 @@ def install(app: FastAPI) -> None:
             return error_json(
                 422, "invalid_request", f"types/min_priority: {exc}", fields=["types"]
             )
-        if not follow and not await server.engine.bus.replay(thread_id, after_seq=0):
-            await server.engine.get_run(thread_id)  # 404 with a hint for an unknown thread
+        if await server.engine.runs.get(thread_id) is None and not await server.engine.bus.replay(
+            thread_id, after_seq=0
+        ):
+            await server.engine.get_run(thread_id)  # 404 with a did-you-mean
         events = follow_events(
             server.engine.bus,
             thread_id=thread_id,
