@@ -94,6 +94,14 @@ def test_dashboard_runs_and_answers_an_approval(server: RunningServer, tmp_path:
             page.wait_for_function(
                 "document.querySelector('#threads').innerText.includes('completed')"
             )
+            # The event stream's filters: only node_started of publish.
+            total = page.locator("#events li").count()
+            page.select_option("#f-type", "node_started")
+            page.fill("#f-node", "publish")
+            assert page.locator("#events li").count() == 1
+            page.select_option("#f-type", "")
+            page.fill("#f-node", "")
+            assert page.locator("#events li").count() == total
             shot = tmp_path / "completed.png"
             page.screenshot(path=str(shot))
             target = os.environ.get("SENTIENT_DASHBOARD_PNG")

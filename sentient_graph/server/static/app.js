@@ -118,7 +118,7 @@ function onEvent(ev) {
     case "node_completed": light(ev.source, "done"); break;
     case "node_failed": light(ev.source, "failed"); break;
     case "interrupted": if (ev.source) light(ev.source, "waiting"); refreshThread(); break;
-    case "run_completed": light("__end__", "done"); refreshThread(); break;
+    case "run_completed": light("__end__", "done"); refreshThread(); loadHealth(); break;
     case "run_failed": case "run_cancelled": refreshThread(); break;
   }
   if (matches(ev)) $("#events").prepend(eventItem(ev));
