@@ -153,3 +153,21 @@ def test_sigterm_cancels_runs_releases_the_store_and_removes_server_json(tmp_pat
             assert record.status == "cancelled"
 
     asyncio.run(check())
+
+
+def test_health_is_503_while_the_server_stops() -> None:
+    config = ServerConfig(
+        port=free_port(),
+        surreal_url="mem://",
+        write_url_file=False,
+        engine_options={"namespace": f"t{uuid.uuid4().hex}", "database": "server"},
+    )
+    running, thread = start_server(config)
+    try:
+        with running.client() as client:
+            assert client.get("/health").json()["recovery"]["ok"] is True
+            running.server.stop_streams()  # what SIGTERM does first
+            stopping = client.get("/health")
+            assert stopping.status_code == 503 and stopping.json()["status"] == "degraded"
+    finally:
+        stop_server(running, thread)
