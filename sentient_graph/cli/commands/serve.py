@@ -1,0 +1,86 @@
+"""``sentient-graph serve``: run the engine as a service.
+
+Owns: the command's options and its one-line refusals (exit 2). Register it
+in the CLI app with ``app.command("serve")(serve)``; it also runs alone as
+``python -m sentient_graph.cli.commands.serve``.
+
+Must not: open the engine itself (:mod:`sentient_graph.server` does).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+__all__ = ["app", "serve"]
+
+app = typer.Typer(add_completion=False)
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str, typer.Option(help="Address to bind; anything but loopback needs a token.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind.")] = 8321,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            help="Token every client must send (default SENTIENT_TOKEN).", envvar="SENTIENT_TOKEN"
+        ),
+    ] = None,
+    graph: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--graph",
+            help="Also serve this graph: NAME=path.py:graph, path.py:graph or module:graph.",
+        ),
+    ] = None,
+    surreal_url: Annotated[
+        str | None,
+        typer.Option(help="Store URL (default SURREALDB_URL or surrealkv://.sentient/store)."),
+    ] = None,
+    redis_url: Annotated[str | None, typer.Option(help="Redis URL (default REDIS_URL).")] = None,
+    max_body: Annotated[int, typer.Option(help="Largest request body in bytes.")] = 1024 * 1024,
+) -> None:
+    """Serve the engine over HTTP, SSE and WebSocket JSON-RPC, with a dashboard at /."""
+    from sentient_graph.errors import SentientError
+    from sentient_graph.server import ServerConfig
+    from sentient_graph.server.runner import build_server
+
+    config = ServerConfig(
+        host=host,
+        port=port,
+        token=token or None,
+        graphs=list(graph or []),
+        surreal_url=surreal_url or os.environ.get("SURREALDB_URL") or None,
+        redis_url=redis_url,
+        max_body=max_body,
+    )
+    try:
+        server = build_server(config, log_level="warning")
+    except SentientError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise typer.Exit(2) from None
+    print(
+        f"serving on {config.url} (dashboard {config.url}/, API {config.url}/docs)", file=sys.stderr
+    )
+    import asyncio
+
+    try:
+        asyncio.run(server.serve())
+    except SentientError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise typer.Exit(3) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    if not server.started:
+        # uvicorn logged why (the store is held, the port is taken, ...).
+        raise typer.Exit(3)
+
+
+if __name__ == "__main__":
+    app()
