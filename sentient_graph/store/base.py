@@ -1,0 +1,632 @@
+"""What the sync and async SurrealDB stores share: schema, queries and the operations.
+
+Owns every SurrealQL statement of the store (module constants, or built from
+constant fragments by pure functions), the append-only list of migrations, and
+each ``BaseStore`` operation written once as a generator that yields what it
+needs - a :class:`PreparedQuery` to run or an :class:`EmbedTexts` to embed -
+and is sent back the answer. Does no I/O: ``SurrealStore`` and
+``AsyncSurrealStore`` only drive these generators.
+
+Storage layout (array record ids; a namespace is its labels joined with ``.``,
+which no label may contain, so two namespaces never share a text)::
+
+    store_item:[namespace, key]            value, created_at, updated_at, expires_at, ttl_minutes
+    store_vector:[namespace, key, path]    vector (float32 unit bytes), embedding (array, for HNSW)
+    store_state:vectors                    version: bumped by every write that may change vectors
+    store_state:index                      dims the vectors were written with
+
+Items under a namespace prefix are two record-id ranges (the namespace itself,
+and the texts between ``prefix + "."`` and ``prefix + "/"``), never a scan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from langgraph.store.base import (
+    GetOp,
+    IndexConfig,
+    InvalidNamespaceError,
+    Item,
+    ListNamespacesOp,
+    MatchCondition,
+    Op,
+    PutOp,
+    Result,
+    SearchItem,
+    SearchOp,
+    TTLConfig,
+    ensure_embeddings,
+    get_text_at_path,
+    tokenize_path,
+)
+from surrealdb import Null, RecordID
+
+from sentient_graph.errors import ConfigError, InvalidInput, StoreUnavailable
+from sentient_graph.store.filters import filter_sql, to_stored
+from sentient_graph.store.vectors import ItemKey, VectorIndex, as_unit_bytes
+
+__all__ = [
+    "MIGRATIONS",
+    "BaseSurrealStore",
+    "EmbedTexts",
+    "Hnsw",
+    "PreparedQuery",
+    "Steps",
+    "explain_query_error",
+]
+
+R = TypeVar("R")
+
+# ---------------------------------------------------------------------------
+# Schema: migrations are append-only; position in the list is the version.
+# ---------------------------------------------------------------------------
+
+MIGRATIONS_TABLE_SQL = """
+DEFINE TABLE IF NOT EXISTS store_migration SCHEMALESS;
+SELECT VALUE version FROM store_migration;
+"""
+
+MIGRATIONS: list[str] = [
+    # v0: items, their vectors, counters; expired items found through an index.
+    """
+    DEFINE TABLE IF NOT EXISTS store_item SCHEMALESS;
+    DEFINE TABLE IF NOT EXISTS store_vector SCHEMALESS;
+    DEFINE TABLE IF NOT EXISTS store_state SCHEMALESS;
+    DEFINE INDEX IF NOT EXISTS store_item_expires_at ON store_item FIELDS expires_at;
+    """,
+]
+
+RECORD_MIGRATION_SQL = "UPSERT type::record('store_migration', $version) SET version = $version, applied_at = time::now() RETURN NONE;"
+
+INDEX_DIMS_SQL = "RETURN store_state:index.dims;"
+SET_INDEX_DIMS_SQL = "UPSERT store_state:index SET dims = $dims RETURN NONE;"
+
+# DDL takes no parameters: the numbers are checked ints (Hnsw.__post_init__).
+_HNSW_SQL = (
+    "DEFINE INDEX IF NOT EXISTS store_vector_hnsw ON store_vector FIELDS embedding "
+    "HNSW DIMENSION {dims} DIST COSINE TYPE F32 EFC {efc} M {m};"
+)
+
+
+@dataclass(frozen=True)
+class Hnsw:
+    """SurrealDB's own HNSW index on ``store_vector.embedding`` (for SurrealQL ``<|k, ef|>`` queries).
+
+    The store searches its in-process index; this one serves other SurrealDB
+    clients. ``hnsw=None`` on the store skips it (and the ``embedding`` copy).
+    """
+
+    efc: int = 150
+    m: int = 12
+
+    def __post_init__(self) -> None:
+        for name in ("efc", "m"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ConfigError(f"Hnsw({name}=...) must be a positive int, got {value!r}")
+
+    def sql(self, dims: int) -> str:
+        return _HNSW_SQL.format(dims=int(dims), efc=int(self.efc), m=int(self.m))
+
+
+@dataclass(frozen=True)
+class PreparedQuery:
+    """A statement and its bound parameters."""
+
+    sql: str
+    vars: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class EmbedTexts:
+    """Texts the driver must embed (as documents, or as one search query each)."""
+
+    texts: list[str]
+    query: bool = False
+
+
+#: An operation: yields queries or texts to embed, receives the answers, returns R.
+Steps = Generator["PreparedQuery | EmbedTexts", Any, R]
+
+# ---------------------------------------------------------------------------
+# Statements
+# ---------------------------------------------------------------------------
+
+_ITEM_FIELDS = "prefix, key, value, created_at, updated_at, ttl_minutes"
+_LIVE = "(expires_at = NONE OR expires_at > $now)"
+
+GET_SQL = f"SELECT VALUE [{_ITEM_FIELDS}] FROM $ids WHERE {{live}};"
+
+REFRESH_TTL_SQL = """UPDATE $ids SET expires_at = $now + duration::from_millis(math::round(ttl_minutes * 60000))
+    WHERE ttl_minutes != NONE RETURN NONE;"""
+
+PUT_ITEMS_SQL = """INSERT INTO store_item $rows ON DUPLICATE KEY UPDATE
+    value = $input.value, updated_at = $input.updated_at,
+    expires_at = $input.expires_at, ttl_minutes = $input.ttl_minutes RETURN NONE;"""
+DELETE_ITEMS_SQL = "DELETE $deleted RETURN NONE;"
+CLEAR_VECTORS_SQL = (
+    "FOR $k IN $touched { DELETE store_vector:[$k[0], $k[1], NONE]..[$k[0], $k[1], ..] RETURN NONE; };"
+)
+PUT_VECTORS_SQL = "INSERT INTO store_vector $vectors RETURN NONE;"
+BUMP_VERSION_SQL = "UPSERT store_state:vectors SET version += 1 RETURN VALUE version;"
+VERSION_SQL = "RETURN store_state:vectors.version;"
+
+# The version first: rows read after it are at least as new, so a write that
+# lands in between shows as a newer version at the next search.
+LOAD_VECTORS_SQL = VERSION_SQL + "\nSELECT VALUE [prefix, key, vector] FROM store_vector;"
+
+NAMESPACES_SQL = "SELECT VALUE prefix FROM store_item WHERE {live} GROUP BY prefix;"
+
+SWEEP_SQL = """
+BEGIN TRANSACTION;
+LET $gone = (SELECT VALUE [prefix, key] FROM store_item WHERE expires_at != NONE AND expires_at <= $now);
+FOR $k IN $gone {
+    DELETE type::record('store_item', $k) RETURN NONE;
+    DELETE store_vector:[$k[0], $k[1], NONE]..[$k[0], $k[1], ..] RETURN NONE;
+};
+UPSERT store_state:vectors SET version += 1 RETURN VALUE version;
+RETURN $gone;
+COMMIT TRANSACTION;
+"""
+
+
+def items_under_sql(prefix: bool) -> str:
+    """The FROM targets of the items under a namespace prefix: two id ranges, or the table."""
+    if not prefix:
+        return "store_item"
+    return "store_item:[$prefix, NONE]..=[$prefix, ..], store_item:[$prefix_low, NONE]..[$prefix_high, NONE]"
+
+
+def search_sql(*, prefix: bool, condition: str, live: bool) -> str:
+    """Items under a prefix that match a condition, newest update first, one page."""
+    where = condition + (f" AND {_LIVE}" if live else "")
+    return (
+        f"SELECT VALUE [{_ITEM_FIELDS}] FROM {items_under_sql(prefix)} WHERE {where} "
+        "ORDER BY updated_at DESC LIMIT $limit START $offset;"
+    )
+
+
+def candidates_sql(*, condition: str, live: bool) -> str:
+    """Of the items ``$ids`` (a similarity ranking's next batch), those a condition keeps."""
+    where = condition + (f" AND {_LIVE}" if live else "")
+    return f"SELECT VALUE [{_ITEM_FIELDS}] FROM $ids WHERE {where};\n{VERSION_SQL}"
+
+
+def prefix_vars(prefix: str) -> dict[str, Any]:
+    if not prefix:
+        return {}
+    return {"prefix": prefix, "prefix_low": prefix + ".", "prefix_high": prefix + "/"}
+
+
+def explain_query_error(exc: Exception) -> Exception:
+    """Name the fix for the errors users cause (schema not set up), pass others through."""
+    message = str(exc)
+    if "does not exist" in message and "store_" in message:
+        return StoreUnavailable(
+            f"{message}: the store's schema is missing - call store.setup() once first"
+        )
+    return exc
+
+
+# ---------------------------------------------------------------------------
+# Pure helpers
+# ---------------------------------------------------------------------------
+
+
+def _namespace_text(namespace: tuple[str, ...]) -> str:
+    return ".".join(namespace)
+
+
+def _check_labels(namespace: Sequence[Any], *, allow_empty: bool) -> None:
+    if not isinstance(namespace, tuple | list):
+        raise InvalidNamespaceError(f"a namespace is a tuple of strings, got {namespace!r}")
+    if not namespace and not allow_empty:
+        raise InvalidNamespaceError(
+            "namespace cannot be empty: give at least one label, e.g. ('memories', 'user-1')"
+        )
+    for label in namespace:
+        if not isinstance(label, str) or not label:
+            raise InvalidNamespaceError(
+                f"namespace label {label!r} in {tuple(namespace)!r} must be a non-empty string"
+            )
+        if "." in label or "\x00" in label:
+            raise InvalidNamespaceError(
+                f"namespace label {label!r} in {tuple(namespace)!r} contains '.' or NUL: "
+                "use another character, e.g. '-' or '_'"
+            )
+
+
+def validate(op: Op) -> None:
+    """Check one operation before anything of its batch runs (nothing is written on error)."""
+    if isinstance(op, PutOp):
+        _check_labels(op.namespace, allow_empty=False)
+        if op.namespace[0] == "langgraph":
+            raise InvalidNamespaceError(
+                f"namespace {op.namespace!r}: the root label 'langgraph' is reserved"
+            )
+        if not isinstance(op.key, str):
+            raise InvalidInput(f"item key must be a string, got {op.key!r}")
+        if op.value is not None and not isinstance(op.value, Mapping):
+            raise InvalidInput(
+                f"item value must be a dict, got {type(op.value).__name__} (wrap it: {{'value': ...}})"
+            )
+        if op.ttl is not None and (isinstance(op.ttl, bool) or not isinstance(op.ttl, int | float)):
+            raise InvalidInput(f"ttl is minutes as a number, got {op.ttl!r}")
+    elif isinstance(op, GetOp):
+        _check_labels(op.namespace, allow_empty=True)
+    elif isinstance(op, SearchOp):
+        _check_labels(op.namespace_prefix, allow_empty=True)
+        filter_sql(op.filter)  # raises on unknown operators
+    elif isinstance(op, ListNamespacesOp):
+        for condition in op.match_conditions or ():
+            _check_labels(condition.path, allow_empty=True)
+    else:
+        raise InvalidInput(f"unknown store operation {type(op).__name__}")
+
+
+def _from_stored(value: Any) -> Any:
+    if value is Null:
+        return None
+    if isinstance(value, dict):
+        return {k: _from_stored(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_stored(v) for v in value]
+    return value
+
+
+def _plain_time(value: datetime) -> datetime:
+    return datetime(
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+        value.microsecond,
+        tzinfo=value.tzinfo or UTC,
+    )
+
+
+def _item(row: Sequence[Any], score: float | None = None, search: bool = False) -> Item:
+    prefix, key, value, created_at, updated_at = row[:5]
+    fields = {
+        "namespace": tuple(prefix.split(".")),
+        "key": key,
+        "value": _from_stored(value) or {},
+        "created_at": _plain_time(created_at),
+        "updated_at": _plain_time(updated_at),
+    }
+    if search:
+        return SearchItem(score=score, **fields)
+    return Item(**fields)
+
+
+def _matches(condition: MatchCondition, namespace: tuple[str, ...]) -> bool:
+    path = tuple(condition.path)
+    if len(namespace) < len(path):
+        return False
+    part = namespace[: len(path)] if condition.match_type == "prefix" else namespace[-len(path) :]
+    if not path:
+        return True
+    return all(p == "*" or p == n for p, n in zip(path, part, strict=True))
+
+
+def list_namespaces(op: ListNamespacesOp, namespaces: Iterable[str]) -> list[tuple[str, ...]]:
+    """Apply prefix/suffix conditions (``*`` matches one label), depth, order and paging."""
+    found = [tuple(ns.split(".")) for ns in namespaces]
+    if op.match_conditions:
+        found = [ns for ns in found if all(_matches(c, ns) for c in op.match_conditions)]
+    if op.max_depth is not None:
+        found = list({ns[: op.max_depth] for ns in found})
+    return sorted(found)[op.offset : op.offset + op.limit]
+
+
+def _record(table: str, *key: str) -> RecordID:
+    return RecordID(table, list(key))
+
+
+# ---------------------------------------------------------------------------
+# The store's logic
+# ---------------------------------------------------------------------------
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class BaseSurrealStore:
+    """Configuration and the operations of :class:`SurrealStore` and :class:`AsyncSurrealStore`.
+
+    Args:
+        index: LangGraph's ``IndexConfig``: ``dims``, ``embed`` (LangChain
+            ``Embeddings``, a function, or ``"provider:model"``) and ``fields``.
+            Without it, ``query=`` is ignored and nothing is embedded.
+        ttl: LangGraph's ``TTLConfig``: ``default_ttl`` (minutes),
+            ``refresh_on_read``, ``sweep_interval_minutes``, ``omit_expired``.
+        hnsw: SurrealDB's own HNSW index over the vectors, or ``None`` for none.
+        clock: Returns the current time (timezone-aware); tests pass their own.
+    """
+
+    supports_ttl = True
+
+    def __init__(
+        self,
+        *,
+        index: IndexConfig | None = None,
+        ttl: TTLConfig | None = None,
+        hnsw: Hnsw | None = Hnsw(),  # noqa: B008 - frozen, safe to share
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.ttl_config = ttl
+        self.hnsw = hnsw
+        self.clock = clock
+        self.index_config: dict[str, Any] | None = None
+        self.embeddings = None
+        self._vectors: VectorIndex | None = None
+        if index:
+            dims = index.get("dims")
+            if not isinstance(dims, int) or isinstance(dims, bool) or dims <= 0:
+                raise ConfigError(f"index['dims'] must be a positive int, got {dims!r}")
+            self.index_config = dict(index)
+            self.embeddings = ensure_embeddings(index.get("embed"))
+            self._fields = [
+                (p, tokenize_path(p) if p != "$" else p) for p in (index.get("fields") or ["$"])
+            ]
+            self._vectors = VectorIndex(dims)
+
+    @property
+    def _omit_expired(self) -> bool:
+        return bool((self.ttl_config or {}).get("omit_expired", False))
+
+    def _now(self) -> datetime:
+        now = self.clock()
+        if now.tzinfo is None:
+            raise ConfigError("the store's clock must return timezone-aware datetimes")
+        return now
+
+    # -- setup -------------------------------------------------------------
+
+    def _op_setup(self) -> Steps[None]:
+        applied = set((yield PreparedQuery(MIGRATIONS_TABLE_SQL, {}))[-1] or [])
+        for version, sql in enumerate(MIGRATIONS):
+            if version not in applied:
+                yield PreparedQuery(sql + RECORD_MIGRATION_SQL, {"version": version})
+        if self._vectors is None:
+            return
+        dims = self._vectors.dims
+        (stored,) = yield PreparedQuery(INDEX_DIMS_SQL, {})
+        if stored not in (None, dims):
+            raise ConfigError(
+                f"this store's vectors have {stored} dimensions, index['dims'] is {dims}: "
+                "use the same dims, or another SurrealDB database for the new embedding"
+            )
+        sql = SET_INDEX_DIMS_SQL + (self.hnsw.sql(dims) if self.hnsw else "")
+        yield PreparedQuery(sql, {"dims": dims})
+
+    # -- batch -------------------------------------------------------------
+
+    def _op_batch(self, ops: Iterable[Op]) -> Steps[list[Result]]:
+        ops = list(ops)
+        for op in ops:
+            validate(op)
+        results: list[Result] = [None] * len(ops)
+        now = self._now()
+        gets = [(i, op) for i, op in enumerate(ops) if isinstance(op, GetOp)]
+        if gets:
+            found = yield from self._op_get_many([op for _, op in gets], now)
+            for (i, _), item in zip(gets, found, strict=True):
+                results[i] = item
+        for i, op in enumerate(ops):
+            if isinstance(op, SearchOp):
+                results[i] = yield from self._op_search(op, now)
+        listings = [(i, op) for i, op in enumerate(ops) if isinstance(op, ListNamespacesOp)]
+        if listings:
+            live = _LIVE if self._omit_expired else "true"
+            (prefixes,) = yield PreparedQuery(NAMESPACES_SQL.format(live=live), {"now": now})
+            for i, op in listings:
+                results[i] = list_namespaces(op, prefixes or [])
+        puts: dict[tuple[tuple[str, ...], str], PutOp] = {}
+        for op in ops:
+            if isinstance(op, PutOp):
+                puts[(tuple(op.namespace), op.key)] = op  # last write of a key wins
+        if puts:
+            yield from self._op_put_many(list(puts.values()), now)
+        return results
+
+    # -- reads -------------------------------------------------------------
+
+    def _op_get_many(self, ops: Sequence[GetOp], now: datetime) -> Steps[list[Item | None]]:
+        ids = [_record("store_item", _namespace_text(op.namespace), op.key) for op in ops]
+        live = _LIVE if self._omit_expired else "true"
+        (rows,) = yield PreparedQuery(GET_SQL.format(live=live), {"ids": ids, "now": now})
+        by_key = {(row[0], row[1]): row for row in rows or []}
+        wants = {(_namespace_text(op.namespace), op.key) for op in ops if self._refresh(op)}
+        refresh = [
+            _record("store_item", *key)
+            for key, row in by_key.items()
+            if row[5] is not None and key in wants
+        ]
+        if refresh:
+            yield PreparedQuery(REFRESH_TTL_SQL, {"ids": refresh, "now": now})
+        out: list[Item | None] = []
+        for op in ops:
+            row = by_key.get((_namespace_text(op.namespace), op.key))
+            out.append(_item(row) if row else None)
+        return out
+
+    def _refresh(self, op: GetOp | SearchOp) -> bool:
+        if op.refresh_ttl is not None and not op.refresh_ttl:
+            return False
+        return bool((self.ttl_config or {}).get("refresh_on_read", True))
+
+    def _op_refresh(self, op: SearchOp, rows: Sequence[Sequence[Any]], now: datetime) -> Steps[None]:
+        ids = [_record("store_item", r[0], r[1]) for r in rows if r[5] is not None]
+        if ids and self._refresh(op):
+            yield PreparedQuery(REFRESH_TTL_SQL, {"ids": ids, "now": now})
+
+    def _op_search(self, op: SearchOp, now: datetime) -> Steps[list[SearchItem]]:
+        prefix = _namespace_text(tuple(op.namespace_prefix))
+        condition = filter_sql(op.filter)
+        live = self._omit_expired
+        if not (op.query and self._vectors is not None):
+            params = {**condition.vars, **prefix_vars(prefix), "now": now}
+            params |= {"limit": op.limit, "offset": op.offset}
+            sql = search_sql(prefix=bool(prefix), condition=condition.sql, live=live)
+            (rows,) = yield PreparedQuery(sql, params)
+            yield from self._op_refresh(op, rows or [], now)
+            return [_item(row, search=True) for row in rows or []]
+        (query_vector,) = yield EmbedTexts([op.query], query=True)
+        self._check_dims([query_vector])
+        wanted = op.offset + op.limit
+        for attempt in range(3):
+            if not self._vectors.loaded:
+                yield from self._op_load_vectors()
+            kept: list[tuple[Sequence[Any], float]] = []
+            stale = False
+            for batch in self._vectors.ranked(query_vector, prefix, first=max(2 * wanted, 16)):
+                ids = [_record("store_item", *item) for item, _ in batch]
+                params = {**condition.vars, "ids": ids, "now": now}
+                rows, version = yield PreparedQuery(candidates_sql(condition=condition.sql, live=live), params)
+                if (version or 0) != self._vectors.version and attempt < 2:
+                    # Another process wrote vectors: this ranking may be out of step.
+                    self._vectors.invalidate()
+                    stale = True
+                    break
+                by_key = {(row[0], row[1]): row for row in rows or []}
+                kept += [(by_key[item], score) for item, score in batch if item in by_key]
+                if len(kept) >= wanted:
+                    break
+            if not stale:
+                break
+        page = kept[op.offset : wanted]
+        found = [_item(row, score, search=True) for row, score in page]
+        if len(kept) < wanted and len(found) < op.limit:
+            found += yield from self._op_unscored(op, prefix, condition, now, op.limit - len(found))
+        yield from self._op_refresh(op, [row for row, _ in page], now)
+        return found
+
+    def _op_unscored(
+        self, op: SearchOp, prefix: str, condition: Any, now: datetime, room: int
+    ) -> Steps[list[SearchItem]]:
+        """Items without vectors that a query search still lists (after the scored ones)."""
+        params = {**condition.vars, **prefix_vars(prefix), "now": now, "limit": 2**31, "offset": 0}
+        sql = search_sql(prefix=bool(prefix), condition=condition.sql, live=self._omit_expired)
+        (rows,) = yield PreparedQuery(sql, params)
+        assert self._vectors is not None
+        unscored = [r for r in rows or [] if not self._vectors.has((r[0], r[1]))]
+        return [_item(row, search=True) for row in unscored[:room]]
+
+    def _op_load_vectors(self) -> Steps[None]:
+        assert self._vectors is not None
+        version, rows = yield PreparedQuery(LOAD_VECTORS_SQL, {})
+        self._vectors.load(((r[0], r[1], r[2]) for r in rows or []), version or 0)
+
+    # -- writes ------------------------------------------------------------
+
+    def _texts_of(self, op: PutOp) -> list[tuple[str, str]]:
+        """(path, text) pairs to embed for one put, as LangGraph's stores choose them."""
+        if self._vectors is None or op.value is None or op.index is False:
+            return []
+        fields = (
+            self._fields
+            if op.index is None
+            else [(p, tokenize_path(p) if p != "$" else p) for p in op.index]
+        )
+        pairs: list[tuple[str, str]] = []
+        for path, tokens in fields:
+            texts = get_text_at_path(op.value, tokens)
+            if len(texts) > 1:
+                pairs += [(f"{path}.{i}", text) for i, text in enumerate(texts)]
+            elif texts:
+                pairs.append((path, texts[0]))
+        return pairs
+
+    def _check_dims(self, vectors: Sequence[Sequence[float]]) -> None:
+        assert self._vectors is not None
+        dims = self._vectors.dims
+        for vector in vectors:
+            if len(vector) != dims:
+                raise InvalidInput(
+                    f"the embedding returned a vector of {len(vector)} dimensions, "
+                    f"index['dims'] is {dims}: make them agree (nothing was written)"
+                )
+
+    def _op_put_many(self, ops: Sequence[PutOp], now: datetime) -> Steps[None]:
+        wanted = {op_i: self._texts_of(op) for op_i, op in enumerate(ops)}
+        unique = list(dict.fromkeys(text for pairs in wanted.values() for _, text in pairs))
+        vectors_of: dict[str, Sequence[float]] = {}
+        if unique:
+            vectors = yield EmbedTexts(unique)
+            if len(vectors) != len(unique):
+                raise InvalidInput(
+                    f"the embedding returned {len(vectors)} vectors for {len(unique)} texts"
+                )
+            self._check_dims(vectors)
+            vectors_of = dict(zip(unique, vectors, strict=True))
+        rows, deleted, touched, vector_rows, added = [], [], [], [], []
+        for op_i, op in enumerate(ops):
+            prefix = _namespace_text(tuple(op.namespace))
+            touched.append([prefix, op.key])
+            if op.value is None:
+                deleted.append(_record("store_item", prefix, op.key))
+                continue
+            row: dict[str, Any] = {
+                "id": _record("store_item", prefix, op.key),
+                "prefix": prefix,
+                "key": op.key,
+                "value": to_stored(dict(op.value)),
+                "created_at": now,
+                "updated_at": now,
+            }
+            if op.ttl is not None:
+                row["ttl_minutes"] = float(op.ttl)
+                row["expires_at"] = now + timedelta(minutes=op.ttl)
+            rows.append(row)
+            for path, text in wanted[op_i]:
+                data = as_unit_bytes(vectors_of[text])
+                vector_row: dict[str, Any] = {
+                    "id": _record("store_vector", prefix, op.key, path),
+                    "prefix": prefix,
+                    "key": op.key,
+                    "path": path,
+                    "vector": data,
+                }
+                if self.hnsw is not None:
+                    vector_row["embedding"] = [float(x) for x in vectors_of[text]]
+                vector_rows.append(vector_row)
+                added.append((prefix, op.key, data))
+        statements, params = [], {}
+        if rows:
+            statements.append(PUT_ITEMS_SQL)
+            params["rows"] = rows
+        if deleted:
+            statements.append(DELETE_ITEMS_SQL)
+            params["deleted"] = deleted
+        if self._vectors is not None:
+            statements.append(CLEAR_VECTORS_SQL)
+            params["touched"] = touched
+            if vector_rows:
+                statements.append(PUT_VECTORS_SQL)
+                params["vectors"] = vector_rows
+            statements.append(BUMP_VERSION_SQL)
+        sql = "\n".join(["BEGIN TRANSACTION;", *statements, "COMMIT TRANSACTION;"])
+        results = yield PreparedQuery(sql, params)
+        if self._vectors is not None:
+            # Results per statement: ..., the version bump, COMMIT.
+            version = (results[-2] or [None])[0]
+            removed: list[ItemKey] = [(p, k) for p, k in touched]
+            self._vectors.apply(removed, added, version=version)
+
+    # -- TTL ---------------------------------------------------------------
+
+    def _op_sweep(self) -> Steps[int]:
+        results = yield PreparedQuery(SWEEP_SQL, {"now": self._now()})
+        # Results per statement: ..., UPSERT (the version), RETURN $gone, COMMIT.
+        gone, version = results[-2] or [], (results[-3] or [None])[0]
+        if self._vectors is not None:
+            self._vectors.apply([(p, k) for p, k in gone], [], version=version)
+        return len(gone)
