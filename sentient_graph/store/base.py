@@ -148,9 +148,7 @@ PUT_ITEMS_SQL = """INSERT INTO store_item $rows ON DUPLICATE KEY UPDATE
     value = $input.value, updated_at = $input.updated_at,
     expires_at = $input.expires_at, ttl_minutes = $input.ttl_minutes RETURN NONE;"""
 DELETE_ITEMS_SQL = "DELETE $deleted RETURN NONE;"
-CLEAR_VECTORS_SQL = (
-    "FOR $k IN $touched { DELETE store_vector:[$k[0], $k[1], NONE]..[$k[0], $k[1], ..] RETURN NONE; };"
-)
+CLEAR_VECTORS_SQL = "FOR $k IN $touched { DELETE store_vector:[$k[0], $k[1], NONE]..[$k[0], $k[1], ..] RETURN NONE; };"
 PUT_VECTORS_SQL = "INSERT INTO store_vector $vectors RETURN NONE;"
 BUMP_VERSION_SQL = "UPSERT store_state:vectors SET version += 1 RETURN VALUE version;"
 VERSION_SQL = "RETURN store_state:vectors.version;"
@@ -358,7 +356,7 @@ class BaseSurrealStore:
         *,
         index: IndexConfig | None = None,
         ttl: TTLConfig | None = None,
-        hnsw: Hnsw | None = Hnsw(),  # noqa: B008 - frozen, safe to share
+        hnsw: Hnsw | None = Hnsw(),
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self.ttl_config = ttl
@@ -463,7 +461,9 @@ class BaseSurrealStore:
             return False
         return bool((self.ttl_config or {}).get("refresh_on_read", True))
 
-    def _op_refresh(self, op: SearchOp, rows: Sequence[Sequence[Any]], now: datetime) -> Steps[None]:
+    def _op_refresh(
+        self, op: SearchOp, rows: Sequence[Sequence[Any]], now: datetime
+    ) -> Steps[None]:
         ids = [_record("store_item", r[0], r[1]) for r in rows if r[5] is not None]
         if ids and self._refresh(op):
             yield PreparedQuery(REFRESH_TTL_SQL, {"ids": ids, "now": now})
@@ -490,7 +490,9 @@ class BaseSurrealStore:
             for batch in self._vectors.ranked(query_vector, prefix, first=max(2 * wanted, 16)):
                 ids = [_record("store_item", *item) for item, _ in batch]
                 params = {**condition.vars, "ids": ids, "now": now}
-                rows, version = yield PreparedQuery(candidates_sql(condition=condition.sql, live=live), params)
+                rows, version = yield PreparedQuery(
+                    candidates_sql(condition=condition.sql, live=live), params
+                )
                 if (version or 0) != self._vectors.version and attempt < 2:
                     # Another process wrote vectors: this ranking may be out of step.
                     self._vectors.invalidate()

@@ -126,9 +126,7 @@ def _operator(built: FilterSQL, path: list[str], op: str, operand: Any, prefix: 
         # Compared only with a value of the same kind: a missing field or a
         # string never counts as less than a number.
         if isinstance(operand, bool) or not isinstance(operand, int | float | str):
-            raise InvalidInput(
-                f"filter operator {op} compares numbers or strings, got {operand!r}"
-            )
+            raise InvalidInput(f"filter operator {op} compares numbers or strings, got {operand!r}")
         kind = "type::is_string" if isinstance(operand, str) else "type::is_number"
         target = _path(built, path, prefix)
         return f"{kind}({target}) AND {target} {_COMPARISONS[op]} {_bind(built, operand, prefix)}"
