@@ -148,8 +148,14 @@ PUT_ITEMS_SQL = """INSERT INTO store_item $rows ON DUPLICATE KEY UPDATE
     value = $input.value, updated_at = $input.updated_at,
     expires_at = $input.expires_at, ttl_minutes = $input.ttl_minutes RETURN NONE;"""
 DELETE_ITEMS_SQL = "DELETE $deleted RETURN NONE;"
-CLEAR_VECTORS_SQL = "FOR $k IN $touched { DELETE store_vector:[$k[0], $k[1], NONE]..[$k[0], $k[1], ..] RETURN NONE; };"
-PUT_VECTORS_SQL = "INSERT INTO store_vector $vectors RETURN NONE;"
+# An item's vectors that its new value no longer has ($k = [namespace, key, paths
+# kept]); the kept ones are overwritten in place. Deleting a record and
+# inserting it again in one transaction fails on this engine ("already exists").
+CLEAR_VECTORS_SQL = """FOR $k IN $touched {
+    DELETE store_vector:[$k[0], $k[1], NONE]..[$k[0], $k[1], ..] WHERE path NOT IN $k[2] RETURN NONE;
+};"""
+PUT_VECTORS_SQL = """INSERT INTO store_vector $vectors ON DUPLICATE KEY UPDATE
+    vector = $input.vector, embedding = $input.embedding RETURN NONE;"""
 BUMP_VERSION_SQL = "UPSERT store_state:vectors SET version += 1 RETURN VALUE version;"
 VERSION_SQL = "RETURN store_state:vectors.version;"
 
@@ -572,7 +578,7 @@ class BaseSurrealStore:
         rows, deleted, touched, vector_rows, added = [], [], [], [], []
         for op_i, op in enumerate(ops):
             prefix = _namespace_text(tuple(op.namespace))
-            touched.append([prefix, op.key])
+            touched.append([prefix, op.key, [path for path, _ in wanted[op_i]]])
             if op.value is None:
                 deleted.append(_record("store_item", prefix, op.key))
                 continue
@@ -620,7 +626,7 @@ class BaseSurrealStore:
         if self._vectors is not None:
             # Results per statement: ..., the version bump, COMMIT.
             version = (results[-2] or [None])[0]
-            removed: list[ItemKey] = [(p, k) for p, k in touched]
+            removed: list[ItemKey] = [(p, k) for p, k, _ in touched]
             self._vectors.apply(removed, added, version=version)
 
     # -- TTL ---------------------------------------------------------------
