@@ -48,14 +48,16 @@ from sentient_graph.store.base import (
     _utcnow,
     explain_query_error,
 )
-from sentient_graph.store.embeddings import HashingEmbeddings
+from sentient_graph.store.embeddings import DEFAULT_DIMS, HashingEmbeddings, default_index
 
 __all__ = [
+    "DEFAULT_DIMS",
     "MIGRATIONS",
     "AsyncSurrealStore",
     "HashingEmbeddings",
     "Hnsw",
     "SurrealStore",
+    "default_index",
 ]
 
 R = TypeVar("R")

@@ -14,10 +14,14 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
-__all__ = ["HashingEmbeddings"]
+__all__ = ["DEFAULT_DIMS", "HashingEmbeddings", "default_index"]
+
+#: Dimensions of the default (offline) embedding.
+DEFAULT_DIMS = 256
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -59,3 +63,17 @@ class HashingEmbeddings(Embeddings):
     def embed_query(self, text: str) -> list[float]:
         """The vector of one query (the same function as for documents)."""
         return self._embed(text)
+
+
+def default_index(fields: list[str] | None = None) -> dict[str, Any]:
+    """The index every sentient-graph entry point uses unless told otherwise.
+
+    Offline :class:`HashingEmbeddings` of :data:`DEFAULT_DIMS` over ``fields``
+    (default ``["$"]``, the whole value). Stores that share a database must
+    share this choice: vectors of one embedding mean nothing to another.
+    """
+    return {
+        "dims": DEFAULT_DIMS,
+        "embed": HashingEmbeddings(DEFAULT_DIMS),
+        "fields": list(fields or ["$"]),
+    }
