@@ -35,7 +35,7 @@ def test_put_search_list_get_delete(run) -> None:  # type: ignore[no-untyped-def
 
     by_meaning = run("search", "agents", "--query", "vector index", "--json").splitlines()
     found = [json.loads(line) for line in by_meaning]
-    assert [f["key"] for f in found][0] == "f1"
+    assert found[0]["key"] == "f1"
     assert found[0]["score"] > found[1]["score"]
 
     filtered = run("search", "--filter", '{"n": {"$gte": 3}}').splitlines()
