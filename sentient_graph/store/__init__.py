@@ -79,7 +79,7 @@ class SurrealStore(BaseSurrealStore, BaseStore):
         *,
         index: IndexConfig | None = None,
         ttl: TTLConfig | None = None,
-        hnsw: Hnsw | None = Hnsw(),  # noqa: B008 - frozen, safe to share
+        hnsw: Hnsw | None = None,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         super().__init__(index=index, ttl=ttl, hnsw=hnsw, clock=clock)
@@ -99,7 +99,7 @@ class SurrealStore(BaseSurrealStore, BaseStore):
         password: str | None = None,
         index: IndexConfig | None = None,
         ttl: TTLConfig | None = None,
-        hnsw: Hnsw | None = Hnsw(),  # noqa: B008 - frozen, safe to share
+        hnsw: Hnsw | None = None,
         clock: Callable[[], datetime] = _utcnow,
     ) -> Iterator[SurrealStore]:
         """Open a connection for the store's lifetime; arguments default to ``SURREALDB_*``."""

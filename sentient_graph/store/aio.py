@@ -54,7 +54,7 @@ class AsyncSurrealStore(BaseSurrealStore, BaseStore):
         *,
         index: IndexConfig | None = None,
         ttl: TTLConfig | None = None,
-        hnsw: Hnsw | None = Hnsw(),  # noqa: B008 - frozen, safe to share
+        hnsw: Hnsw | None = None,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         """Use an open connection: ours from ``sentient_graph.db.connect`` or an SDK ``AsyncSurreal``."""
@@ -78,7 +78,7 @@ class AsyncSurrealStore(BaseSurrealStore, BaseStore):
         password: str | None = None,
         index: IndexConfig | None = None,
         ttl: TTLConfig | None = None,
-        hnsw: Hnsw | None = Hnsw(),  # noqa: B008 - frozen, safe to share
+        hnsw: Hnsw | None = None,
         clock: Callable[[], datetime] = _utcnow,
     ) -> AsyncIterator[AsyncSurrealStore]:
         """Open a connection for the store's lifetime; arguments default to ``SURREALDB_*``."""

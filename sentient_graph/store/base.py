@@ -96,8 +96,10 @@ _HNSW_SQL = (
 class Hnsw:
     """SurrealDB's own HNSW index on ``store_vector.embedding`` (for SurrealQL ``<|k, ef|>`` queries).
 
-    The store searches its in-process index; this one serves other SurrealDB
-    clients. ``hnsw=None`` on the store skips it (and the ``embedding`` copy).
+    Off by default (``hnsw=None``): the store searches its in-process index,
+    and keeping the engine's HNSW index up to date is most of the cost of a
+    put (BENCHMARKS.md, "Long-term memory"). Pass ``hnsw=Hnsw(efc=..., m=...)``
+    when other SurrealDB clients search the vectors with SurrealQL.
     """
 
     efc: int = 150
@@ -351,7 +353,8 @@ class BaseSurrealStore:
             Without it, ``query=`` is ignored and nothing is embedded.
         ttl: LangGraph's ``TTLConfig``: ``default_ttl`` (minutes),
             ``refresh_on_read``, ``sweep_interval_minutes``, ``omit_expired``.
-        hnsw: SurrealDB's own HNSW index over the vectors, or ``None`` for none.
+        hnsw: Also keep SurrealDB's own HNSW index over the vectors (:class:`Hnsw`);
+            ``None`` (the default) keeps none.
         clock: Returns the current time (timezone-aware); tests pass their own.
     """
 
@@ -362,7 +365,7 @@ class BaseSurrealStore:
         *,
         index: IndexConfig | None = None,
         ttl: TTLConfig | None = None,
-        hnsw: Hnsw | None = Hnsw(),
+        hnsw: Hnsw | None = None,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self.ttl_config = ttl

@@ -192,7 +192,9 @@ class VectorIndex:
                 raise ValueError(f"query vector has {q.shape[0]} dimensions, the index {self.dims}")
             norm = float(np.linalg.norm(q))
             used = self._used
-            scores = self._matrix[:used] @ (q / norm if norm > 0 else q)
+            # einsum, not `@`: a matrix-vector product through a multithreaded BLAS
+            # spins its threads on a busy machine (BENCHMARKS.md, "Long-term memory").
+            scores = np.einsum("ij,j->i", self._matrix[:used], q / norm if norm > 0 else q)
             keep = self._alive[:used].copy()
             mask = self._prefix_mask(prefix)
             if mask is not None:

