@@ -167,6 +167,8 @@ LOAD_VECTORS_SQL = VERSION_SQL + "\nSELECT VALUE [prefix, key, vector] FROM stor
 
 NAMESPACES_SQL = "SELECT VALUE prefix FROM store_item WHERE {live} GROUP BY prefix;"
 
+# The version moves only when something expired: a sweep that finds nothing
+# must not make every other process reload its index.
 SWEEP_SQL = """
 BEGIN TRANSACTION;
 LET $gone = (SELECT VALUE [prefix, key] FROM store_item WHERE expires_at != NONE AND expires_at <= $now);
@@ -174,8 +176,8 @@ FOR $k IN $gone {
     DELETE type::record('store_item', $k) RETURN NONE;
     DELETE store_vector:[$k[0], $k[1], NONE]..[$k[0], $k[1], ..] RETURN NONE;
 };
-UPSERT store_state:vectors SET version += 1 RETURN VALUE version;
-RETURN $gone;
+IF array::len($gone) > 0 { UPSERT store_state:vectors SET version += 1 RETURN NONE; };
+RETURN {gone: $gone, version: store_state:vectors.version};
 COMMIT TRANSACTION;
 """
 
@@ -638,8 +640,8 @@ class BaseSurrealStore:
 
     def _op_sweep(self) -> Steps[int]:
         results = yield PreparedQuery(SWEEP_SQL, {"now": self._now()})
-        # Results per statement: ..., UPSERT (the version), RETURN $gone, COMMIT.
-        gone, version = results[-2] or [], (results[-3] or [None])[0]
-        if self._vectors is not None:
-            self._vectors.apply([(p, k) for p, k in gone], [], version=version)
+        answer = results[-2]  # the RETURN before COMMIT
+        gone = answer.get("gone") or []
+        if gone and self._vectors is not None:
+            self._vectors.apply([(p, k) for p, k in gone], [], version=answer.get("version"))
         return len(gone)

@@ -296,3 +296,17 @@ async def test_the_async_store_refuses_sync_calls_on_its_loop() -> None:
             store.put(NS, "k", {"a": 1})
         await store.aput(NS, "k", {"a": 1})
         assert await asyncio.to_thread(store.get, NS, "k") is not None
+
+
+async def test_a_sweep_keeps_the_in_process_index_in_step(clock: FakeClock) -> None:
+    with open_store("sync", index=index_config(), clock=clock) as store:
+        store.setup()
+        store.put(NS, "old", {"text": "river"}, ttl=1)
+        store.put(NS, "new", {"text": "river stones"})
+        assert [h.key for h in store.search(NS, query="river")] == ["old", "new"]
+        assert store.sweep_ttl() == 0
+        clock.advance(2)
+        assert store.sweep_ttl() == 1
+        # Followed, not dropped: the index needs no reload from SurrealDB.
+        assert store._vectors is not None and store._vectors.loaded
+        assert [h.key for h in store.search(NS, query="river")] == ["new"]
