@@ -40,6 +40,7 @@ from langgraph.store.base import BaseStore, IndexConfig, Op, Result, TTLConfig
 from sentient_graph.db import QueryFailed, SyncConnection, connect_sync, wrap_sync
 from sentient_graph.store.aio import AsyncSurrealStore
 from sentient_graph.store.base import (
+    APPROXIMATE_FROM,
     MIGRATIONS,
     BaseSurrealStore,
     EmbedTexts,
@@ -70,7 +71,7 @@ class SurrealStore(BaseSurrealStore, BaseStore):
     Args:
         conn: An open connection: ours from ``sentient_graph.db.connect_sync``
             or an SDK ``Surreal``. The store does not close it.
-        index, ttl, hnsw, clock: See :class:`~sentient_graph.store.base.BaseSurrealStore`.
+        index, ttl, hnsw, approximate_from, clock: See :class:`~sentient_graph.store.base.BaseSurrealStore`.
     """
 
     def __init__(
@@ -80,9 +81,12 @@ class SurrealStore(BaseSurrealStore, BaseStore):
         index: IndexConfig | None = None,
         ttl: TTLConfig | None = None,
         hnsw: Hnsw | None = None,
+        approximate_from: int | None = APPROXIMATE_FROM,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
-        super().__init__(index=index, ttl=ttl, hnsw=hnsw, clock=clock)
+        super().__init__(
+            index=index, ttl=ttl, hnsw=hnsw, approximate_from=approximate_from, clock=clock
+        )
         self.conn = wrap_sync(conn)
         self._sweeper: threading.Thread | None = None
         self._stop_sweeping = threading.Event()
@@ -100,13 +104,21 @@ class SurrealStore(BaseSurrealStore, BaseStore):
         index: IndexConfig | None = None,
         ttl: TTLConfig | None = None,
         hnsw: Hnsw | None = None,
+        approximate_from: int | None = APPROXIMATE_FROM,
         clock: Callable[[], datetime] = _utcnow,
     ) -> Iterator[SurrealStore]:
         """Open a connection for the store's lifetime; arguments default to ``SURREALDB_*``."""
         conn = connect_sync(
             url, namespace=namespace, database=database, username=username, password=password
         )
-        store = cls(conn, index=index, ttl=ttl, hnsw=hnsw, clock=clock)
+        store = cls(
+            conn,
+            index=index,
+            ttl=ttl,
+            hnsw=hnsw,
+            approximate_from=approximate_from,
+            clock=clock,
+        )
         try:
             yield store
         finally:

@@ -19,6 +19,7 @@ from langgraph.store.base import BaseStore, IndexConfig, Op, Result, TTLConfig
 
 from sentient_graph.db import AsyncConnection, QueryFailed, connect, wrap_async
 from sentient_graph.store.base import (
+    APPROXIMATE_FROM,
     BaseSurrealStore,
     EmbedTexts,
     Hnsw,
@@ -55,10 +56,13 @@ class AsyncSurrealStore(BaseSurrealStore, BaseStore):
         index: IndexConfig | None = None,
         ttl: TTLConfig | None = None,
         hnsw: Hnsw | None = None,
+        approximate_from: int | None = APPROXIMATE_FROM,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         """Use an open connection: ours from ``sentient_graph.db.connect`` or an SDK ``AsyncSurreal``."""
-        super().__init__(index=index, ttl=ttl, hnsw=hnsw, clock=clock)
+        super().__init__(
+            index=index, ttl=ttl, hnsw=hnsw, approximate_from=approximate_from, clock=clock
+        )
         self.conn = wrap_async(conn)
         try:
             self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
@@ -79,13 +83,21 @@ class AsyncSurrealStore(BaseSurrealStore, BaseStore):
         index: IndexConfig | None = None,
         ttl: TTLConfig | None = None,
         hnsw: Hnsw | None = None,
+        approximate_from: int | None = APPROXIMATE_FROM,
         clock: Callable[[], datetime] = _utcnow,
     ) -> AsyncIterator[AsyncSurrealStore]:
         """Open a connection for the store's lifetime; arguments default to ``SURREALDB_*``."""
         conn = await connect(
             url, namespace=namespace, database=database, username=username, password=password
         )
-        store = cls(conn, index=index, ttl=ttl, hnsw=hnsw, clock=clock)
+        store = cls(
+            conn,
+            index=index,
+            ttl=ttl,
+            hnsw=hnsw,
+            approximate_from=approximate_from,
+            clock=clock,
+        )
         try:
             yield store
         finally:

@@ -342,6 +342,10 @@ def _record(table: str, *key: str) -> RecordID:
 # ---------------------------------------------------------------------------
 
 
+#: Vectors from which searches use the in-process HNSW graph (BENCHMARKS.md).
+APPROXIMATE_FROM = 20_000
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -357,6 +361,9 @@ class BaseSurrealStore:
             ``refresh_on_read``, ``sweep_interval_minutes``, ``omit_expired``.
         hnsw: Also keep SurrealDB's own HNSW index over the vectors (:class:`Hnsw`);
             ``None`` (the default) keeps none.
+        approximate_from: Vectors from which searches take their candidates from
+            an in-process HNSW graph (``usearch``), built in the background;
+            ``None``: always exact search.
         clock: Returns the current time (timezone-aware); tests pass their own.
     """
 
@@ -368,6 +375,7 @@ class BaseSurrealStore:
         index: IndexConfig | None = None,
         ttl: TTLConfig | None = None,
         hnsw: Hnsw | None = None,
+        approximate_from: int | None = APPROXIMATE_FROM,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self.ttl_config = ttl
@@ -385,7 +393,11 @@ class BaseSurrealStore:
             self._fields = [
                 (p, tokenize_path(p) if p != "$" else p) for p in (index.get("fields") or ["$"])
             ]
-            self._vectors = VectorIndex(dims)
+            self._vectors = VectorIndex(dims, approximate_from=approximate_from)
+
+    def wait_for_index(self, timeout: float | None = None) -> bool:
+        """Wait until an in-process HNSW graph being built is ready; True when searches use one."""
+        return self._vectors is not None and self._vectors.wait_approximate(timeout)
 
     @property
     def _omit_expired(self) -> bool:
@@ -517,6 +529,8 @@ class BaseSurrealStore:
                     break
             if not stale:
                 break
+        # A graph may have missed an item a later exact batch found: order by score.
+        kept.sort(key=lambda found: -found[1])
         page = kept[op.offset : wanted]
         found = [_item(row, score, search=True) for row, score in page]
         if len(kept) < wanted and len(found) < op.limit:

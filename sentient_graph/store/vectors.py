@@ -7,9 +7,13 @@ namespace prefix. The rows are a copy derived from the ``store_vector`` table:
 loaded whole by :meth:`VectorIndex.load`, then kept in step with the store's
 own writes (:meth:`VectorIndex.apply`).
 
-Exact search (a matrix-vector product) rather than an approximate graph: it
-has recall 1 by construction, costs nothing to keep in step with writes, and
-answers fast enough at the sizes BENCHMARKS.md measures.
+Below ``approximate_from`` rows every search is exact (a matrix-vector
+product: recall 1, nothing to maintain). From there on, a ``usearch`` HNSW
+graph over the same rows is built in a background thread (searches stay exact
+meanwhile), then kept in step with every write; a search takes its first
+candidates from the graph and falls back to the exact ranking only when it
+needs more (a selective prefix or filter). Why both: BENCHMARKS.md,
+"Long-term memory".
 
 Must not: do I/O, know SurrealQL, or decide which items a filter keeps
 (``filters`` does, in SurrealDB).
@@ -19,8 +23,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
+import structlog
 
 __all__ = ["ItemKey", "VectorIndex", "as_unit_bytes", "from_bytes"]
 
@@ -28,6 +34,10 @@ __all__ = ["ItemKey", "VectorIndex", "as_unit_bytes", "from_bytes"]
 ItemKey = tuple[str, str]
 
 _DTYPE = np.dtype("<f4")
+log = structlog.get_logger(__name__)
+
+#: The HNSW graph's shape: links per node, and the candidate lists of adds and searches.
+_CONNECTIVITY, _EXPANSION = 16, 128
 
 
 def as_unit_bytes(vector: Sequence[float]) -> bytes:
@@ -52,12 +62,21 @@ class VectorIndex:
 
     ``version`` is the ``store_state:vectors`` counter the rows correspond
     to; ``None`` means "not loaded" (or out of step: load again).
+
+    Args:
+        dims: Length of every vector.
+        approximate_from: Rows from which an HNSW graph serves searches
+            (``None``: always exact; needs the ``usearch`` package).
     """
 
-    def __init__(self, dims: int) -> None:
+    def __init__(self, dims: int, *, approximate_from: int | None = None) -> None:
         self.dims = dims
+        self.approximate_from = approximate_from
         self.version: int | None = None
         self._lock = threading.RLock()
+        self._generation = 0
+        self._built = threading.Event()
+        self._built.set()
         self._reset()
 
     def _reset(self) -> None:
@@ -70,6 +89,10 @@ class VectorIndex:
         self._prefixes: dict[str, int] = {}
         self._masks: dict[str, np.ndarray] = {}
         self._used = 0
+        # The HNSW graph (keys are row numbers), or the rows changed while one is built.
+        self._graph: Any = None
+        self._changed_rows: set[int] | None = None
+        self._generation += 1  # a graph still being built for older rows is dropped
 
     @property
     def loaded(self) -> bool:
@@ -118,6 +141,7 @@ class VectorIndex:
                     self._alive[row] = False
                     self._row_item[row] = None
                     self._free.append(row)
+                    self._follow(row)
             self._add(added)
             self.version = version
 
@@ -142,6 +166,7 @@ class VectorIndex:
             else:
                 self._row_item.append(item)
             self._rows_of.setdefault(item, []).append(row)
+            self._follow(row)
 
     def _take(self) -> int:
         row = self._used
@@ -177,24 +202,136 @@ class VectorIndex:
             self._masks[prefix] = mask
         return mask
 
+    # -- the approximate graph -------------------------------------------------
+
+    def _follow(self, row: int) -> None:
+        """Carry one row's change into the graph (or note it for the graph being built)."""
+        if self._graph is not None:
+            if row in self._graph:
+                self._graph.remove(row)
+            if self._alive[row]:
+                self._graph.add(row, self._matrix[row])
+        elif self._changed_rows is not None:
+            self._changed_rows.add(row)
+
+    def _maybe_build(self) -> None:
+        """Start building the graph once there are enough rows (caller holds the lock)."""
+        if self.approximate_from is None or self._graph is not None:
+            return
+        if self._changed_rows is not None or len(self._rows_of) < self.approximate_from:
+            return
+        try:
+            from usearch.index import Index
+        except ImportError:
+            log.warning("store.exact_search_only", reason="pip install usearch")
+            self.approximate_from = None
+            return
+        rows = np.flatnonzero(self._alive[: self._used]).astype(np.uint64)
+        vectors = self._matrix[rows.astype(np.int64)].copy()
+        self._changed_rows = set()
+        self._built.clear()
+        threading.Thread(
+            target=self._build,
+            args=(Index, rows, vectors, self._generation),
+            daemon=True,
+            name="store-vector-graph",
+        ).start()
+
+    def _build(
+        self, index_class: Any, rows: np.ndarray, vectors: np.ndarray, generation: int
+    ) -> None:
+        try:
+            graph = index_class(
+                ndim=self.dims,
+                metric="cos",
+                dtype="f32",
+                connectivity=_CONNECTIVITY,
+                expansion_add=_EXPANSION,
+                expansion_search=_EXPANSION,
+            )
+            graph.add(rows, vectors)
+            with self._lock:
+                if generation != self._generation:
+                    return
+                for row in self._changed_rows or ():
+                    if row in graph:
+                        graph.remove(row)
+                    if row < self._used and self._alive[row]:
+                        graph.add(row, self._matrix[row])
+                self._graph, self._changed_rows = graph, None
+        except Exception as exc:  # searches stay exact
+            log.warning("store.vector_graph_failed", error=str(exc))
+            with self._lock:
+                if generation == self._generation:
+                    self._changed_rows, self.approximate_from = None, None
+        finally:
+            self._built.set()
+
+    def wait_approximate(self, timeout: float | None = None) -> bool:
+        """Wait for a graph being built; True when searches now use one."""
+        self._built.wait(timeout)
+        return self._graph is not None
+
+    # -- search ------------------------------------------------------------------
+
+    def _unit(self, query: Sequence[float]) -> np.ndarray:
+        q = np.asarray(query, dtype=_DTYPE)
+        if q.shape[0] != self.dims:
+            raise ValueError(f"query vector has {q.shape[0]} dimensions, the index {self.dims}")
+        norm = float(np.linalg.norm(q))
+        return q / norm if norm > 0 else q
+
+    def _from_graph(self, q: np.ndarray, prefix: str, first: int) -> list[tuple[ItemKey, float]]:
+        """The graph's nearest rows under ``prefix``, by exact score (caller holds the lock)."""
+        k = min(len(self._graph), max(first, 64))
+        if k == 0:
+            return []
+        self._graph.expansion_search = max(_EXPANSION, k)
+        rows = np.asarray(self._graph.search(q, k).keys, dtype=np.int64)
+        rows = rows[(rows >= 0) & (rows < self._used)]
+        rows = rows[self._alive[rows]]
+        mask = self._prefix_mask(prefix)
+        if mask is not None:
+            rows = rows[mask[self._row_prefix[rows]]]
+        scores = np.einsum("ij,j->i", self._matrix[rows], q)
+        batch: list[tuple[ItemKey, float]] = []
+        seen: set[ItemKey] = set()
+        for position in np.argsort(-scores, kind="stable"):
+            item = self._row_item[rows[position]]
+            if item is not None and item not in seen:
+                seen.add(item)
+                batch.append((item, float(scores[position])))
+        return batch
+
     def ranked(
         self, query: Sequence[float], prefix: str, *, first: int = 40
     ) -> Iterator[list[tuple[ItemKey, float]]]:
         """Items under ``prefix`` by descending similarity, in growing batches.
 
         Each item appears once, with its best row's score. The first batch holds
-        about ``first`` items; each next one four times as many, until every
-        item under the prefix was given. Scores are computed once per call.
+        about ``first`` items (from the graph, when there is one); each next one
+        comes from the exact ranking, four times as many, until every item
+        under the prefix was given. A graph may miss an item the exact ranking
+        then gives later: callers that keep several batches sort them by score.
         """
+        q = self._unit(query)
+        seen: set[ItemKey] = set()
         with self._lock:
-            q = np.asarray(query, dtype=_DTYPE)
-            if q.shape[0] != self.dims:
-                raise ValueError(f"query vector has {q.shape[0]} dimensions, the index {self.dims}")
-            norm = float(np.linalg.norm(q))
+            self._maybe_build()
+            approximate = self._from_graph(q, prefix, first) if self._graph is not None else []
+        if approximate:
+            seen.update(item for item, _ in approximate)
+            yield approximate
+        yield from self._exact(q, prefix, first, seen)
+
+    def _exact(
+        self, q: np.ndarray, prefix: str, first: int, seen: set[ItemKey]
+    ) -> Iterator[list[tuple[ItemKey, float]]]:
+        with self._lock:
             used = self._used
             # einsum, not `@`: a matrix-vector product through a multithreaded BLAS
             # spins its threads on a busy machine (BENCHMARKS.md, "Long-term memory").
-            scores = np.einsum("ij,j->i", self._matrix[:used], q / norm if norm > 0 else q)
+            scores = np.einsum("ij,j->i", self._matrix[:used], q)
             keep = self._alive[:used].copy()
             mask = self._prefix_mask(prefix)
             if mask is not None:
@@ -202,7 +339,6 @@ class VectorIndex:
             candidates = np.flatnonzero(keep)
             cand_scores = scores[candidates]
             row_item = list(self._row_item)
-        seen: set[ItemKey] = set()
         given = 0
         want = first
         while given < len(candidates):

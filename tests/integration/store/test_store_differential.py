@@ -246,3 +246,14 @@ async def test_a_written_sequence_matches_in_memory_store(driver: Driver, clock:
     _same_ranking(await driver.call("search", (), **kw), theirs, theirs)
     for kw in [{}, {"prefix": ("a",)}, {"max_depth": 1}, {"suffix": ("b",)}]:
         assert await driver.call("list_namespaces", **kw) == ref.list_namespaces(**kw)
+
+
+async def test_with_the_approximate_graph_on_from_one_vector(clock: FakeClock) -> None:
+    # On a few dozen items the graph finds what exact search finds: answers are the same.
+    from tests.integration.store.conftest import open_store
+
+    kwargs = {"index": index_config(), "ttl": {"refresh_on_read": True}, "clock": clock}
+    with open_store("sync", approximate_from=1, **kwargs) as store:
+        store.setup()
+        counts = await _run_sequence(Driver("sync", store), clock, seed=4, steps=250)
+    assert counts["query"] > 10

@@ -172,3 +172,33 @@ def test_hashing_embeddings_are_deterministic_and_close_for_shared_words() -> No
     assert emb.embed_query("river stones") == a
     assert len(a) == 128 and np.linalg.norm(a) == pytest.approx(1.0)
     assert np.dot(a, b) > 0.5 > abs(np.dot(a, c))
+
+
+def test_from_enough_rows_a_graph_serves_searches_and_follows_writes() -> None:
+    rng = np.random.default_rng(1)
+    vectors = rng.standard_normal((2000, 16))
+    index = VectorIndex(16, approximate_from=100)
+    index.load([("ns", f"k{i}", as_unit_bytes(v)) for i, v in enumerate(vectors)], version=0)
+    query = rng.standard_normal(16)
+    exact = [item for item, _ in next(index._exact(index._unit(query), "", 10, set()))][:10]
+    next(index.ranked(query, ""))  # the first search starts the build
+    assert index.wait_approximate(timeout=60)
+    first = next(index.ranked(query, "", first=10))
+    assert len({item for item, _ in first[:10]} & set(exact)) >= 9
+    # Writes after the build reach the graph: a new best match, then its removal.
+    index.apply([], [("ns", "new", as_unit_bytes(query))], version=1)
+    assert next(index.ranked(query, ""))[0] == (("ns", "new"), pytest.approx(1.0, abs=1e-5))
+    index.apply([("ns", "new")], [], version=2)
+    assert ("ns", "new") not in {item for b in index.ranked(query, "", first=10) for item, _ in b}
+
+
+def test_a_graph_that_misses_a_prefix_falls_back_to_the_exact_ranking() -> None:
+    rng = np.random.default_rng(2)
+    rows = [("big", f"k{i}", as_unit_bytes(rng.standard_normal(8))) for i in range(1000)]
+    rows.append(("small", "only", as_unit_bytes(rng.standard_normal(8))))
+    index = VectorIndex(8, approximate_from=10)
+    index.load(rows, version=0)
+    next(index.ranked([1.0] * 8, ""))
+    assert index.wait_approximate(timeout=60)
+    batches = list(index.ranked([1.0] * 8, "small", first=5))
+    assert [item for b in batches for item, _ in b] == [("small", "only")]
