@@ -1,11 +1,11 @@
-"""What the sync and async SurrealDB stores share: schema, queries and the operations.
+"""What the sync and async SurrealDB stores share: the operations, written once.
 
-Owns every SurrealQL statement of the store (module constants, or built from
-constant fragments by pure functions), the append-only list of migrations, and
-each ``BaseStore`` operation written once as a generator that yields what it
-needs - a :class:`PreparedQuery` to run or an :class:`EmbedTexts` to embed -
-and is sent back the answer. Does no I/O: ``SurrealStore`` and
-``AsyncSurrealStore`` only drive these generators.
+Owns each ``BaseStore`` operation as a generator that yields what it needs - a
+:class:`~sentient_graph.store.queries.PreparedQuery` to run or an
+:class:`~sentient_graph.store.queries.EmbedTexts` to embed - and is sent back
+the answer; the validation of operations; rows turned into ``Item``s. Does no
+I/O: ``SurrealStore`` and ``AsyncSurrealStore`` only drive these generators.
+Every statement it sends is in ``queries``.
 
 Storage layout (array record ids; a namespace is its labels joined with ``.``,
 which no label may contain, so two namespaces never share a text)::
@@ -21,10 +21,9 @@ and the texts between ``prefix + "."`` and ``prefix + "/"``), never a scan.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from langgraph.store.base import (
     GetOp,
@@ -45,8 +44,34 @@ from langgraph.store.base import (
 )
 from surrealdb import Null, RecordID
 
-from sentient_graph.errors import ConfigError, InvalidInput, StoreUnavailable
+from sentient_graph.errors import ConfigError, InvalidInput
 from sentient_graph.store.filters import filter_sql, to_stored
+from sentient_graph.store.queries import (
+    BUMP_VERSION_SQL,
+    CLEAR_VECTORS_SQL,
+    DELETE_ITEMS_SQL,
+    GET_SQL,
+    INDEX_DIMS_SQL,
+    LIVE_CONDITION,
+    LOAD_VECTORS_SQL,
+    MIGRATIONS,
+    MIGRATIONS_TABLE_SQL,
+    NAMESPACES_SQL,
+    PUT_ITEMS_SQL,
+    PUT_VECTORS_SQL,
+    RECORD_MIGRATION_SQL,
+    REFRESH_TTL_SQL,
+    SET_INDEX_DIMS_SQL,
+    SWEEP_SQL,
+    EmbedTexts,
+    Hnsw,
+    PreparedQuery,
+    Steps,
+    candidates_sql,
+    explain_query_error,
+    prefix_vars,
+    search_sql,
+)
 from sentient_graph.store.vectors import ItemKey, VectorIndex, as_unit_bytes
 
 __all__ = [
@@ -58,166 +83,6 @@ __all__ = [
     "Steps",
     "explain_query_error",
 ]
-
-R = TypeVar("R")
-
-# ---------------------------------------------------------------------------
-# Schema: migrations are append-only; position in the list is the version.
-# ---------------------------------------------------------------------------
-
-MIGRATIONS_TABLE_SQL = """
-DEFINE TABLE IF NOT EXISTS store_migration SCHEMALESS;
-SELECT VALUE version FROM store_migration;
-"""
-
-MIGRATIONS: list[str] = [
-    # v0: items, their vectors, counters; expired items found through an index.
-    """
-    DEFINE TABLE IF NOT EXISTS store_item SCHEMALESS;
-    DEFINE TABLE IF NOT EXISTS store_vector SCHEMALESS;
-    DEFINE TABLE IF NOT EXISTS store_state SCHEMALESS;
-    DEFINE INDEX IF NOT EXISTS store_item_expires_at ON store_item FIELDS expires_at;
-    """,
-]
-
-RECORD_MIGRATION_SQL = "UPSERT type::record('store_migration', $version) SET version = $version, applied_at = time::now() RETURN NONE;"
-
-INDEX_DIMS_SQL = "RETURN store_state:index.dims;"
-SET_INDEX_DIMS_SQL = "UPSERT store_state:index SET dims = $dims RETURN NONE;"
-
-# DDL takes no parameters: the numbers are checked ints (Hnsw.__post_init__).
-_HNSW_SQL = (
-    "DEFINE INDEX IF NOT EXISTS store_vector_hnsw ON store_vector FIELDS embedding "
-    "HNSW DIMENSION {dims} DIST COSINE TYPE F32 EFC {efc} M {m};"
-)
-
-
-@dataclass(frozen=True)
-class Hnsw:
-    """SurrealDB's own HNSW index on ``store_vector.embedding`` (for SurrealQL ``<|k, ef|>`` queries).
-
-    Off by default (``hnsw=None``): the store searches its in-process index,
-    and keeping the engine's HNSW index up to date is most of the cost of a
-    put (BENCHMARKS.md, "Long-term memory"). Pass ``hnsw=Hnsw(efc=..., m=...)``
-    when other SurrealDB clients search the vectors with SurrealQL.
-    """
-
-    efc: int = 150
-    m: int = 12
-
-    def __post_init__(self) -> None:
-        for name in ("efc", "m"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ConfigError(f"Hnsw({name}=...) must be a positive int, got {value!r}")
-
-    def sql(self, dims: int) -> str:
-        return _HNSW_SQL.format(dims=int(dims), efc=int(self.efc), m=int(self.m))
-
-
-@dataclass(frozen=True)
-class PreparedQuery:
-    """A statement and its bound parameters."""
-
-    sql: str
-    vars: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class EmbedTexts:
-    """Texts the driver must embed (as documents, or as one search query each)."""
-
-    texts: list[str]
-    query: bool = False
-
-
-#: An operation: yields queries or texts to embed, receives the answers, returns R.
-Steps = Generator["PreparedQuery | EmbedTexts", Any, R]
-
-# ---------------------------------------------------------------------------
-# Statements
-# ---------------------------------------------------------------------------
-
-_ITEM_FIELDS = "prefix, key, value, created_at, updated_at, ttl_minutes"
-_LIVE = "(expires_at = NONE OR expires_at > $now)"
-
-GET_SQL = f"SELECT VALUE [{_ITEM_FIELDS}] FROM $ids WHERE {{live}};"
-
-REFRESH_TTL_SQL = """UPDATE $ids SET expires_at = $now + duration::from_millis(math::round(ttl_minutes * 60000))
-    WHERE ttl_minutes != NONE RETURN NONE;"""
-
-PUT_ITEMS_SQL = """INSERT INTO store_item $rows ON DUPLICATE KEY UPDATE
-    value = $input.value, updated_at = $input.updated_at,
-    expires_at = $input.expires_at, ttl_minutes = $input.ttl_minutes RETURN NONE;"""
-DELETE_ITEMS_SQL = "DELETE $deleted RETURN NONE;"
-# An item's vectors that its new value no longer has ($k = [namespace, key, paths
-# kept]); the kept ones are overwritten in place. Deleting a record and
-# inserting it again in one transaction fails on this engine ("already exists").
-CLEAR_VECTORS_SQL = """FOR $k IN $touched {
-    DELETE store_vector:[$k[0], $k[1], NONE]..[$k[0], $k[1], ..] WHERE path NOT IN $k[2] RETURN NONE;
-};"""
-PUT_VECTORS_SQL = """INSERT INTO store_vector $vectors ON DUPLICATE KEY UPDATE
-    vector = $input.vector, embedding = $input.embedding RETURN NONE;"""
-BUMP_VERSION_SQL = "UPSERT store_state:vectors SET version += 1 RETURN VALUE version;"
-VERSION_SQL = "RETURN store_state:vectors.version;"
-
-# The version first: rows read after it are at least as new, so a write that
-# lands in between shows as a newer version at the next search.
-LOAD_VECTORS_SQL = VERSION_SQL + "\nSELECT VALUE [prefix, key, vector] FROM store_vector;"
-
-NAMESPACES_SQL = "SELECT VALUE prefix FROM store_item WHERE {live} GROUP BY prefix;"
-
-# The version moves only when something expired: a sweep that finds nothing
-# must not make every other process reload its index.
-SWEEP_SQL = """
-BEGIN TRANSACTION;
-LET $gone = (SELECT VALUE [prefix, key] FROM store_item WHERE expires_at != NONE AND expires_at <= $now);
-FOR $k IN $gone {
-    DELETE type::record('store_item', $k) RETURN NONE;
-    DELETE store_vector:[$k[0], $k[1], NONE]..[$k[0], $k[1], ..] RETURN NONE;
-};
-IF array::len($gone) > 0 { UPSERT store_state:vectors SET version += 1 RETURN NONE; };
-RETURN {gone: $gone, version: store_state:vectors.version};
-COMMIT TRANSACTION;
-"""
-
-
-def items_under_sql(prefix: bool) -> str:
-    """The FROM targets of the items under a namespace prefix: two id ranges, or the table."""
-    if not prefix:
-        return "store_item"
-    return "store_item:[$prefix, NONE]..=[$prefix, ..], store_item:[$prefix_low, NONE]..[$prefix_high, NONE]"
-
-
-def search_sql(*, prefix: bool, condition: str, live: bool) -> str:
-    """Items under a prefix that match a condition, newest update first, one page."""
-    where = condition + (f" AND {_LIVE}" if live else "")
-    return (
-        f"SELECT VALUE [{_ITEM_FIELDS}] FROM {items_under_sql(prefix)} WHERE {where} "
-        "ORDER BY updated_at DESC LIMIT $limit START $offset;"
-    )
-
-
-def candidates_sql(*, condition: str, live: bool) -> str:
-    """Of the items ``$ids`` (a similarity ranking's next batch), those a condition keeps."""
-    where = condition + (f" AND {_LIVE}" if live else "")
-    return f"SELECT VALUE [{_ITEM_FIELDS}] FROM $ids WHERE {where};\n{VERSION_SQL}"
-
-
-def prefix_vars(prefix: str) -> dict[str, Any]:
-    if not prefix:
-        return {}
-    return {"prefix": prefix, "prefix_low": prefix + ".", "prefix_high": prefix + "/"}
-
-
-def explain_query_error(exc: Exception) -> Exception:
-    """Name the fix for the errors users cause (schema not set up), pass others through."""
-    message = str(exc)
-    if "does not exist" in message and "store_" in message:
-        return StoreUnavailable(
-            f"{message}: the store's schema is missing - call store.setup() once first"
-        )
-    return exc
 
 
 # ---------------------------------------------------------------------------
@@ -299,18 +164,27 @@ def _plain_time(value: datetime) -> datetime:
     )
 
 
-def _item(row: Sequence[Any], score: float | None = None, search: bool = False) -> Item:
+def _item(row: Sequence[Any]) -> Item:
     prefix, key, value, created_at, updated_at = row[:5]
-    fields = {
-        "namespace": tuple(prefix.split(".")),
-        "key": key,
-        "value": _from_stored(value) or {},
-        "created_at": _plain_time(created_at),
-        "updated_at": _plain_time(updated_at),
-    }
-    if search:
-        return SearchItem(score=score, **fields)
-    return Item(**fields)
+    return Item(
+        namespace=tuple(prefix.split(".")),
+        key=key,
+        value=_from_stored(value) or {},
+        created_at=_plain_time(created_at),
+        updated_at=_plain_time(updated_at),
+    )
+
+
+def _search_item(row: Sequence[Any], score: float | None = None) -> SearchItem:
+    prefix, key, value, created_at, updated_at = row[:5]
+    return SearchItem(
+        namespace=tuple(prefix.split(".")),
+        key=key,
+        value=_from_stored(value) or {},
+        created_at=_plain_time(created_at),
+        updated_at=_plain_time(updated_at),
+        score=score,
+    )
 
 
 def _matches(condition: MatchCondition, namespace: tuple[str, ...]) -> bool:
@@ -446,7 +320,7 @@ class BaseSurrealStore:
                 results[i] = yield from self._op_search(op, now)
         listings = [(i, op) for i, op in enumerate(ops) if isinstance(op, ListNamespacesOp)]
         if listings:
-            live = _LIVE if self._omit_expired else "true"
+            live = LIVE_CONDITION if self._omit_expired else "true"
             (prefixes,) = yield PreparedQuery(NAMESPACES_SQL.format(live=live), {"now": now})
             for i, op in listings:
                 results[i] = list_namespaces(op, prefixes or [])
@@ -462,7 +336,7 @@ class BaseSurrealStore:
 
     def _op_get_many(self, ops: Sequence[GetOp], now: datetime) -> Steps[list[Item | None]]:
         ids = [_record("store_item", _namespace_text(op.namespace), op.key) for op in ops]
-        live = _LIVE if self._omit_expired else "true"
+        live = LIVE_CONDITION if self._omit_expired else "true"
         (rows,) = yield PreparedQuery(GET_SQL.format(live=live), {"ids": ids, "now": now})
         by_key = {(row[0], row[1]): row for row in rows or []}
         wants = {(_namespace_text(op.namespace), op.key) for op in ops if self._refresh(op)}
@@ -501,7 +375,7 @@ class BaseSurrealStore:
             sql = search_sql(prefix=bool(prefix), condition=condition.sql, live=live)
             (rows,) = yield PreparedQuery(sql, params)
             yield from self._op_refresh(op, rows or [], now)
-            return [_item(row, search=True) for row in rows or []]
+            return [_search_item(row) for row in rows or []]
         (query_vector,) = yield EmbedTexts([op.query], query=True)
         self._check_dims([query_vector])
         wanted = op.offset + op.limit
@@ -532,7 +406,7 @@ class BaseSurrealStore:
         # A graph may have missed an item a later exact batch found: order by score.
         kept.sort(key=lambda found: -found[1])
         page = kept[op.offset : wanted]
-        found = [_item(row, score, search=True) for row, score in page]
+        found = [_search_item(row, score) for row, score in page]
         if len(kept) < wanted and len(found) < op.limit:
             found += yield from self._op_unscored(op, prefix, condition, now, op.limit - len(found))
         yield from self._op_refresh(op, [row for row, _ in page], now)
@@ -547,7 +421,7 @@ class BaseSurrealStore:
         (rows,) = yield PreparedQuery(sql, params)
         assert self._vectors is not None
         unscored = [r for r in rows or [] if not self._vectors.has((r[0], r[1]))]
-        return [_item(row, search=True) for row in unscored[:room]]
+        return [_search_item(row) for row in unscored[:room]]
 
     def _op_load_vectors(self) -> Steps[None]:
         assert self._vectors is not None
@@ -596,10 +470,14 @@ class BaseSurrealStore:
                 )
             self._check_dims(vectors)
             vectors_of = dict(zip(unique, vectors, strict=True))
-        rows, deleted, touched, vector_rows, added = [], [], [], [], []
+        rows: list[dict[str, Any]] = []
+        deleted: list[RecordID] = []
+        touched: list[tuple[str, str, list[str]]] = []
+        vector_rows: list[dict[str, Any]] = []
+        added: list[tuple[str, str, bytes]] = []
         for op_i, op in enumerate(ops):
             prefix = _namespace_text(tuple(op.namespace))
-            touched.append([prefix, op.key, [path for path, _ in wanted[op_i]]])
+            touched.append((prefix, op.key, [path for path, _ in wanted[op_i]]))
             if op.value is None:
                 deleted.append(_record("store_item", prefix, op.key))
                 continue
@@ -628,7 +506,8 @@ class BaseSurrealStore:
                     vector_row["embedding"] = [float(x) for x in vectors_of[text]]
                 vector_rows.append(vector_row)
                 added.append((prefix, op.key, data))
-        statements, params = [], {}
+        statements: list[str] = []
+        params: dict[str, Any] = {}
         if rows:
             statements.append(PUT_ITEMS_SQL)
             params["rows"] = rows
@@ -637,7 +516,7 @@ class BaseSurrealStore:
             params["deleted"] = deleted
         if self._vectors is not None:
             statements.append(CLEAR_VECTORS_SQL)
-            params["touched"] = touched
+            params["touched"] = [list(t) for t in touched]
             if vector_rows:
                 statements.append(PUT_VECTORS_SQL)
                 params["vectors"] = vector_rows

@@ -14,9 +14,9 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from typing import Any
 
 from langchain_core.embeddings import Embeddings
+from langgraph.store.base import IndexConfig
 
 __all__ = ["DEFAULT_DIMS", "HashingEmbeddings", "default_index"]
 
@@ -65,15 +65,13 @@ class HashingEmbeddings(Embeddings):
         return self._embed(text)
 
 
-def default_index(fields: list[str] | None = None) -> dict[str, Any]:
+def default_index(fields: list[str] | None = None) -> IndexConfig:
     """The index every sentient-graph entry point uses unless told otherwise.
 
     Offline :class:`HashingEmbeddings` of :data:`DEFAULT_DIMS` over ``fields``
     (default ``["$"]``, the whole value). Stores that share a database must
     share this choice: vectors of one embedding mean nothing to another.
     """
-    return {
-        "dims": DEFAULT_DIMS,
-        "embed": HashingEmbeddings(DEFAULT_DIMS),
-        "fields": list(fields or ["$"]),
-    }
+    return IndexConfig(
+        dims=DEFAULT_DIMS, embed=HashingEmbeddings(DEFAULT_DIMS), fields=list(fields or ["$"])
+    )

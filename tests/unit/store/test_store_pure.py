@@ -9,8 +9,9 @@ from surrealdb import Null
 
 from sentient_graph.errors import ConfigError, InvalidInput
 from sentient_graph.store import HashingEmbeddings, Hnsw
-from sentient_graph.store.base import items_under_sql, list_namespaces, search_sql, validate
+from sentient_graph.store.base import list_namespaces, validate
 from sentient_graph.store.filters import filter_sql, to_stored
+from sentient_graph.store.queries import items_under_sql, search_sql
 from sentient_graph.store.vectors import VectorIndex, as_unit_bytes
 
 # -- filters -------------------------------------------------------------------------
