@@ -294,8 +294,10 @@ def run_one(kind: str, n: int) -> dict[str, Any]:
         cwd=ROOT,
     )
     if done.returncode != 0:
-        lines = (done.stderr or done.stdout).strip().splitlines()
-        return {"kind": kind, "n": n, "error": lines[-1] if lines else f"exit {done.returncode}"}
+        lines = [line.strip() for line in (done.stderr or done.stdout).splitlines() if line.strip()]
+        errors = [line for line in lines if re.match(r"^[\w.]+(Error|Exception): ", line)]
+        found = (errors or lines or [f"exit {done.returncode}"])[-1]
+        return {"kind": kind, "n": n, "error": found[:300]}
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -386,6 +388,13 @@ def main() -> None:
     )
     parser.add_argument("--markdown", type=Path, help="write the section into this file")
     parser.add_argument("--out", type=Path, help="also write every number as JSON")
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        nargs="+",
+        help="render earlier --out files (merged in order; a later row of the same store "
+        "and size wins) instead of measuring",
+    )
     args = parser.parse_args()
     if args.one:
         if args.one[0] == "sqlite":
@@ -395,8 +404,14 @@ def main() -> None:
         sys.path.insert(0, str(ROOT))
         print(json.dumps(measure(args.one[0], int(args.one[1]))))
         return
-    results = []
-    for n in args.sizes:
+    results: list[dict[str, Any]] = []
+    if args.from_json:
+        merged: dict[tuple[str, int], dict[str, Any]] = {}
+        for path in args.from_json:
+            for row in json.loads(path.read_text()):
+                merged[(row["kind"], row["n"])] = row
+        results = sorted(merged.values(), key=lambda r: (r["n"], list(STORES).index(r["kind"])))
+    for n in [] if args.from_json else args.sizes:
         kinds = list(args.stores) + (["ours-hnsw"] if n in args.hnsw_sizes else [])
         for kind in kinds:
             print(f"measuring {kind} at {n:,} ...", file=sys.stderr, flush=True)
