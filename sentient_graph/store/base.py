@@ -385,7 +385,7 @@ class BaseSurrealStore:
             kept: list[tuple[Sequence[Any], float]] = []
             stale = False
             # With a filter, fewer candidates survive: start with more, to need one round trip.
-            first = max(16 * wanted, 128) if op.filter else max(2 * wanted, 16)
+            first = max(16 * wanted, 128) if op.filter else wanted
             for batch in self._vectors.ranked(query_vector, prefix, first=first):
                 ids = [_record("store_item", *item) for item, _ in batch]
                 params = {**condition.vars, "ids": ids, "now": now}

@@ -301,7 +301,9 @@ class VectorIndex:
             if item is not None and item not in seen:
                 seen.add(item)
                 batch.append((item, float(scores[position])))
-        return batch
+        # Searched wider than asked (recall), handed back as asked: each item
+        # given costs the caller a record to read.
+        return batch[:first]
 
     def ranked(
         self, query: Sequence[float], prefix: str, *, first: int = 40
