@@ -246,6 +246,7 @@ def measure(kind: str, n: int) -> dict[str, Any]:
             "search_filtered": search_phase(store, filtered, FILTER),
             "first_search_after_reopen_ms": reopen_ms,
             "graph_build_s": graph_s,
+            "load_average": os.getloadavg()[0],
         }
         close()
     return result
@@ -357,8 +358,14 @@ def render(results: list[dict[str, Any]], command: str, notes: list[str]) -> str
             f"| {s['queries']} / {f['queries']} | {_ms(r['first_search_after_reopen_ms'])} "
             f"| {_seconds(r.get('graph_build_s'))} |"
         )
-    if notes:
-        lines += ["", *[f"- {note}" for note in notes]]
+    loads = [r["load_average"] for r in results if r.get("load_average") is not None]
+    if loads:
+        lines += [
+            "",
+            f"1-minute load average at the end of each measurement: {min(loads):.1f} to "
+            f"{max(loads):.1f} on {os.cpu_count()} CPUs (other work shared the machine).",
+        ]
+    lines += ["", *[f"- {note}" for note in [*READING, *notes]]]
     return "\n".join(lines) + "\n"
 
 
@@ -432,6 +439,20 @@ def main() -> None:
 def peer_notes() -> list[str]:
     return list(PEER_NOTES)
 
+
+#: How to read the table (true of every run; the numbers are in the table).
+READING: list[str] = [
+    "Ours searches exactly (a matrix-vector product over the in-process copy of the "
+    "vectors) below 20,000 vectors; from there on an in-process HNSW graph (`usearch`) "
+    "gives the first candidates, so recall@10 can fall below 1. The graph is built in "
+    "a background thread after the first search; searches are exact until it is ready "
+    '(column "graph built after").',
+    '"First search after reopen" loads every vector from SurrealDB into the process.',
+    "A filtered search by meaning reads candidates from SurrealDB until the page is "
+    "full, so a selective filter costs more round trips than no filter.",
+    "`hnsw=Hnsw()` also keeps SurrealDB's own HNSW index (for SurrealQL `<|k, ef|>` "
+    "queries by other clients): it costs most of a put, and our searches do not use it.",
+]
 
 #: What the run cannot show about the PyPI peer (tried by hand, 2026-12-07).
 PEER_NOTES: list[str] = [
