@@ -402,6 +402,7 @@ def main() -> None:
         help="render earlier --out files (merged in order; a later row of the same store "
         "and size wins) instead of measuring",
     )
+    parser.add_argument("--note", action="append", default=[], help="a line to add under the table")
     args = parser.parse_args()
     if args.one:
         if args.one[0] == "sqlite":
@@ -424,10 +425,17 @@ def main() -> None:
             print(f"measuring {kind} at {n:,} ...", file=sys.stderr, flush=True)
             results.append(run_one(kind, n))
             print(json.dumps(results[-1]), file=sys.stderr, flush=True)
-    notes = peer_notes()
+    notes = peer_notes() + list(args.note)
     command = "nice -n 10 python benchmarks/store.py" + (
         f" --markdown {args.markdown.name}" if args.markdown else ""
     )
+    if args.from_json:
+        command = (
+            "nice -n 10 python benchmarks/store.py --out run1.json; "
+            "nice -n 10 python benchmarks/store.py --stores ours peer --sizes 10000 100000 "
+            "--hnsw-sizes 10000 --out run2.json; python benchmarks/store.py --from-json "
+            "run1.json run2.json --markdown BENCHMARKS.md"
+        )
     markdown = render(results, command, notes)
     print(markdown)
     if args.out:
