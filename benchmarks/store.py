@@ -341,14 +341,15 @@ def render(results: list[dict[str, Any]], command: str, notes: list[str]) -> str
         "p50 <= 10 ms, faster than every peer.",
         "",
         "| store | items | put (items/s) | single put p50 | search p50 / p99 | recall@10 "
-        "| filtered p50 / p99 | filtered recall@10 | queries | first search after reopen "
+        "| filtered p50 / p99 | filtered recall@10 | queries | first search after reopen (ms) "
         "| graph built after |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in results:
         name = STORES[r["kind"]]
         if "error" in r:
-            lines.append(f"| {name} | {r['n']:,} | failed: {r['error']} | | | | | | | | |")
+            error = " ".join(r["error"].split())
+            lines.append(f"| {name} | {r['n']:,} | failed: {error} | | | | | | | | |")
             continue
         s, f = r["search"], r["search_filtered"]
         lines.append(
