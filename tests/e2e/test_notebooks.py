@@ -23,6 +23,7 @@ def test_there_are_notebooks() -> None:
         "01_quickstart.ipynb",
         "02_failure_and_resume.ipynb",
         "03_human_in_the_loop_and_time_travel.ipynb",
+        "05_long_term_memory.ipynb",
     ]
 
 
