@@ -396,6 +396,7 @@ def run_store(
     early_share: float,
     seed: int,
     ctx: Any = None,
+    progress: bool = False,
 ) -> StoreResult:
     """A campaign on one store until ``kills`` kills landed; then read every thread's end."""
     url = f"surrealkv://{directory}/store"
@@ -425,6 +426,8 @@ def run_store(
         outcome = run_thread(start, f"t{seed}-{len(outcomes):04d}", plan)
         landed += sum(a.landed for a in outcome.attempts)
         outcomes.append(outcome)
+        if progress and len(outcomes) % 50 == 0:
+            print(f"store {seed}: {len(outcomes)} threads, {landed} kills", flush=True)
 
     names = ["reference"] + [o.thread for o in outcomes]
     if driver == "cli":
@@ -486,6 +489,32 @@ def miss_class(t: ThreadOutcome) -> str:
     return f"{t.status}: {error}" if error else t.status
 
 
+#: Buckets of the delay between a `run`'s header and its kill, in ms (upper bounds).
+MOMENT_BUCKETS = (10, 25, 50, 100, 200, 1000)
+
+
+def by_kill_moment(c: Campaign) -> dict[str, tuple[int, int]]:
+    """Threads whose ``run`` was killed, by the kill's delay after the header: (threads, reached)."""
+    found: dict[str, list[int]] = {}
+    for t in c.threads:
+        first = t.attempts[0] if t.attempts else None
+        if first is None or not first.landed or first.kill is None:
+            label = "not killed (the kill found it gone)"
+        else:
+            ms = first.kill.delay * 1000
+            upper = next((b for b in MOMENT_BUCKETS if ms < b), None)
+            lower = max((b for b in MOMENT_BUCKETS if b <= ms), default=0)
+            label = f"{lower}-{upper} ms" if upper else f">= {lower} ms"
+        counts = found.setdefault(label, [0, 0])
+        counts[0] += 1
+        counts[1] += t.reached
+
+    def order(label: str) -> float:
+        return float(label.split("-")[0].lstrip(">= ")) if label[0] in "0123456789>" else 1e9
+
+    return {k: (v[0], v[1]) for k, v in sorted(found.items(), key=lambda kv: order(kv[0]))}
+
+
 def describe_miss(t: ThreadOutcome) -> str:
     """One line: the thread, its processes and kills, where it ended."""
     steps = []
@@ -523,6 +552,7 @@ def run_campaign(
                     "kills": share,
                     "early_share": early_share,
                     "seed": seed * 100 + i,
+                    "progress": driver == "cli",
                 }
             )
         if driver == "cli":
@@ -580,6 +610,8 @@ def print_report(c: Campaign, early_share: float) -> None:
     print(
         f"reached the uninterrupted final state: {s['reached']}/{s['threads']} ({s['share']:.1%})"
     )
+    for label, (n, reached) in by_kill_moment(c).items():
+        print(f"  run killed {label}: {reached}/{n} reached")
     for cls, n in c.classify().most_common():
         print(f"  miss x{n}: {cls}")
     for t in c.misses()[:20]:
@@ -648,6 +680,16 @@ def markdown(c: Campaign, args: Any, command: str, commit: str) -> str:
         f"| {s['reached']} ({s['share']:.1%}) | {s['processes']} | {s['seconds'] / 60:.1f} |",
         "",
     ]
+    lines += [
+        "Threads by when their `run` was killed (after its header), and how many reached "
+        "the final state:",
+        "",
+        "| kill of `run` at | threads | reached |",
+        "| --- | ---: | ---: |",
+    ]
+    for label, (n, reached) in by_kill_moment(c).items():
+        lines.append(f"| {label} | {n} | {reached} ({reached / max(n, 1):.0%}) |")
+    lines.append("")
     classes = c.classify()
     if classes:
         lines += ["Misses, by how the thread ended:", ""]
