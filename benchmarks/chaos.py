@@ -426,6 +426,13 @@ def run_store(
         outcome = run_thread(start, f"t{seed}-{len(outcomes):04d}", plan)
         landed += sum(a.landed for a in outcome.attempts)
         outcomes.append(outcome)
+        first = outcome.attempts[0]
+        if not first.header:
+            # Without the line that says the run is recorded, no kill is ever aimed.
+            raise RuntimeError(
+                f"`run` of {outcome.thread} ended ({first.code}: {first.error or 'no error'}) "
+                "without printing a line that names its thread: update CliProc's header match"
+            )
         if progress and len(outcomes) % 50 == 0:
             print(f"store {seed}: {len(outcomes)} threads, {landed} kills", flush=True)
 
