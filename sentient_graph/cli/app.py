@@ -119,7 +119,8 @@ def _register() -> None:
     A command group is a typer app of its own, added with one line:
     ``app.add_typer(memory_app, name="memory")``.
     """
-    from sentient_graph.cli.commands import cancel, events, fork, runs, threads
+    from sentient_graph.cli.commands import cancel, events, fork, runs, serve, threads
+    from sentient_graph.cli.commands.memory import memory_app
 
     for command in (
         runs.run,
@@ -130,9 +131,11 @@ def _register() -> None:
         threads.history,
         fork.fork,
         events.events,
+        serve.serve,
     ):
         app.command(command.__name__)(command)
     # Command groups (sentient-graph GROUP COMMAND), one line each:
+    app.add_typer(memory_app, name="memory")
 
 
 _register()

@@ -117,7 +117,14 @@ def create_app(config: ServerConfig, *, catalog: GraphCatalog | None = None) -> 
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = await Engine.open(config.surreal_url, config.redis_url, **config.engine_options)
+        try:
+            engine = await Engine.open(
+                config.surreal_url, config.redis_url, **config.engine_options
+            )
+        except Exception as exc:
+            # Kept for `serve`, which reports it in one line (uvicorn only logs it).
+            app.state.startup_error = exc
+            raise
         metrics = ServerMetrics()
         url_file = url_file_for(config.surreal_url) if config.write_url_file else None
         try:

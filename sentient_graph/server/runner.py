@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -28,6 +30,13 @@ class Server(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, app: Any) -> None:
         super().__init__(config)
         self._guarded = app
+        #: Called once the app started and the socket is bound (``serve`` says where).
+        self.on_started: Callable[[], None] | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and self.on_started is not None:
+            self.on_started()
 
     def stop_streams(self) -> None:
         """End every SSE stream and WebSocket (the lifespan then cancels runs)."""

@@ -69,6 +69,8 @@ CALL = {
     "history": ("history", "a1"),
     "fork": ("fork", "a1", CK),
     "events": ("events", "a1"),
+    "memory": ("memory", "list"),
+    "serve": ("serve", "--port", "0"),
 }
 
 BAD_SURREAL = {"SURREALDB_URL": "surreal://nowhere"}
@@ -99,6 +101,8 @@ CASES: dict[str, dict[str, list[Step] | str]] = {
         "history": [step("history", "nosuch", code=EXIT_USAGE, needle="'nosuch'")],
         "fork": [step("fork", "nosuch", CK, code=EXIT_USAGE, needle="'nosuch'")],
         "events": [step("events", "nosuch", code=EXIT_USAGE, needle="'nosuch'")],
+        "memory": "memory names no thread",
+        "serve": "serve names no thread",
     },
     "empty thread id": {
         "run": [
@@ -115,6 +119,8 @@ CASES: dict[str, dict[str, list[Step] | str]] = {
             step("fork", "a1", CK, "--new-thread", "", code=EXIT_USAGE, needle="empty"),
         ],
         "events": [step("events", "", code=EXIT_USAGE, needle="empty")],
+        "memory": "memory names no thread",
+        "serve": "serve names no thread",
     },
     "bad input": {
         "run": [
@@ -166,6 +172,12 @@ CASES: dict[str, dict[str, list[Step] | str]] = {
         "history": [step("history", "a1", "--limit", "x", code=EXIT_USAGE, needle="--limit")],
         "fork": [step("fork", "a1", CK, "--values", "{no", code=EXIT_USAGE, needle="JSON")],
         "events": [step("events", "a1", "--type", "nonsense", code=EXIT_USAGE, needle="nonsense")],
+        "memory": [
+            step("memory", "put", "", "k", '{"a": 1}', code=EXIT_USAGE, needle="namespace"),
+            step("memory", "put", "a.b", "k", "[1]", code=EXIT_USAGE, needle="JSON object"),
+            step("memory", "get", "a.b", "nokey", code=EXIT_USAGE, needle="'nokey'"),
+        ],
+        "serve": [step("serve", "--host", "0.0.0.0", code=EXIT_USAGE, needle="token")],
     },
     "malformed SURREALDB_URL": {
         name: [
@@ -194,6 +206,8 @@ CASES: dict[str, dict[str, list[Step] | str]] = {
             step(*CALL["events"], code=EXIT_OK, env=BAD_REDIS),  # the store answers alone
             step("events", "a1", "--follow", code=EXIT_USAGE, env=BAD_REDIS, needle="REDIS_URL"),
         ],
+        "memory": [step(*CALL["memory"], code=EXIT_OK, env=BAD_REDIS)],
+        "serve": [step(*CALL["serve"], code=EXIT_USAGE, env=BAD_REDIS, needle="REDIS_URL")],
     },
     "Redis does not answer": {
         "run": [step(*CALL["run"], code=EXIT_STORE, env=DEAD_REDIS, needle="Redis")],
@@ -207,6 +221,8 @@ CASES: dict[str, dict[str, list[Step] | str]] = {
             step(*CALL["events"], code=EXIT_OK, env=DEAD_REDIS),
             step("events", "a1", "--follow", code=EXIT_STORE, env=DEAD_REDIS, needle="Redis"),
         ],
+        "memory": [step(*CALL["memory"], code=EXIT_OK, env=DEAD_REDIS)],
+        "serve": [step(*CALL["serve"], code=EXIT_STORE, env=DEAD_REDIS, needle="Redis")],
     },
     "interrupted run": {
         # a1 stopped at interrupt() (exit 0 when it was run); what each command makes of it.
@@ -226,6 +242,8 @@ CASES: dict[str, dict[str, list[Step] | str]] = {
         "history": [step("history", "a1", code=EXIT_OK)],
         "fork": [step("fork", "a1", CK, "--new-thread", "a2", code=EXIT_OK)],
         "events": [step("events", "a1", code=EXIT_OK)],
+        "memory": "memory runs nothing",
+        "serve": "a server's runs: tests/integration/server",
     },
     "failed run": {
         "run": [
@@ -249,6 +267,8 @@ CASES: dict[str, dict[str, list[Step] | str]] = {
         "history": "history runs nothing",
         "fork": "fork runs nothing",
         "events": "events runs nothing",
+        "memory": "memory runs nothing",
+        "serve": "a server's runs: tests/integration/server",
     },
 }
 

@@ -11,7 +11,8 @@ closes it.
 Must not: know SurrealQL or the store's tables; it talks to
 :class:`~sentient_graph.store.SurrealStore` only.
 
-Exit codes: 0 done, 1 not found (``get``), 2 bad input, 3 store unavailable.
+Exit codes: the CLI's table (:mod:`sentient_graph.cli.exits`): 0 done, 2 bad input
+or an item that is not there (``get``), 3 store unavailable.
 """
 
 from __future__ import annotations
@@ -25,11 +26,14 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from sentient_graph.errors import SentientError, StoreUnavailable
+from sentient_graph.cli.exits import EXIT_STORE, EXIT_USAGE
+from sentient_graph.errors import ConfigError, SentientError, StoreUnavailable
+from sentient_graph.shell import command
 
 __all__ = ["memory_app"]
 
-EXIT_NOT_FOUND, EXIT_USAGE, EXIT_STORE = 1, 2, 3
+#: An item that is not there is an unknown name, as an unknown thread is (the CLI's table).
+EXIT_NOT_FOUND = EXIT_USAGE
 
 memory_app = typer.Typer(
     name="memory",
@@ -73,6 +77,7 @@ def _connection_options(ctx: typer.Context) -> dict[str, Any]:
     """Namespace and database from the root command's options, when it has them."""
     root = ctx.find_root().obj
     return {
+        "url": getattr(root, "surreal_url", None) or os.environ.get("SURREALDB_URL"),
         "namespace": getattr(root, "namespace", None),
         "database": getattr(root, "database", None),
     }
@@ -81,11 +86,20 @@ def _connection_options(ctx: typer.Context) -> dict[str, Any]:
 @contextmanager
 def _store(ctx: typer.Context) -> Iterator[Any]:
     """The store for one command, with the offline default embedding; errors as one line."""
+    from sentient_graph.cli.runtime import check_surreal_url
     from sentient_graph.store import SurrealStore, default_index
 
+    root = ctx.find_root().obj
+    try:
+        check_surreal_url(
+            getattr(root, "surreal_url", None) or os.environ.get("SURREALDB_URL"),
+            getattr(root, "surreal_url_from", None) or "SURREALDB_URL",
+        )
+    except ConfigError as exc:
+        _fail(str(exc), EXIT_USAGE)
     try:
         with SurrealStore.from_conn_string(
-            os.environ.get("SURREALDB_URL"), index=default_index(), **_connection_options(ctx)
+            index=default_index(), **_connection_options(ctx)
         ) as store:
             store.setup()
             yield store
@@ -146,7 +160,10 @@ def get(
     with _store(ctx) as store:
         item = store.get(_namespace(namespace), key)
     if item is None:
-        _fail(f"no item {key!r} in {namespace} (see: sentient-graph memory search {namespace})", 1)
+        _fail(
+            f"no item {key!r} in {namespace} (see: {command('memory search', namespace)})",
+            EXIT_NOT_FOUND,
+        )
     _show([item], as_json, _describe)
 
 
