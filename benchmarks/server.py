@@ -222,7 +222,8 @@ def start_ours(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
         [
             sys.executable,
             "-m",
-            "sentient_graph.cli.commands.serve",
+            "sentient_graph",
+            "serve",
             "--port",
             str(port),
             "--surreal-url",

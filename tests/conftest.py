@@ -1,11 +1,35 @@
-"""Fixtures every test directory may use."""
+"""Fixtures every test directory may use, and the layer markers.
+
+Every test is marked by where it lives: ``unit`` (``tests/unit``: no service,
+no store on disk, seconds in all), ``integration`` (``tests/integration``: the
+real embedded SurrealDB engine, a real Redis, a real HTTP server on loopback)
+or ``e2e`` (``tests/e2e``: the CLI, the notebooks, a browser, kill campaigns, as
+a user runs them). ``python -m pytest tests/unit`` (or ``-m unit``) is the inner
+loop; ``-m "not slow"`` leaves out the tests that start many processes.
+"""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
 import structlog
+
+from tests.services import forget_prefix
+
+_LAYERS = ("unit", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with its layer, from the folder under ``tests/`` it lives in."""
+    for item in items:
+        parts = item.path.parts
+        if "tests" in parts:
+            index = len(parts) - 1 - parts[::-1].index("tests")
+            layer = parts[index + 1] if index + 1 < len(parts) else None
+            if layer in _LAYERS:
+                item.add_marker(getattr(pytest.mark, layer))
 
 
 @pytest.fixture
@@ -17,3 +41,11 @@ def default_structlog() -> Iterator[None]:
         yield
     finally:
         structlog.configure(**saved)
+
+
+@pytest.fixture
+def prefix() -> Iterator[str]:
+    """A Redis prefix of this test's own; its keys are removed afterwards."""
+    name = f"test-{uuid.uuid4().hex}"
+    yield name
+    forget_prefix(name)

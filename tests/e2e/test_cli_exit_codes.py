@@ -33,9 +33,9 @@ import pytest
 import structlog
 import typer
 
-from e2e.conftest import APPROVAL, SOFTWARE_TEAM, Cli, Result
 from sentient_graph.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_STORE, EXIT_USAGE
 from sentient_graph.cli.app import app, run_cli
+from tests.e2e.conftest import APPROVAL, SOFTWARE_TEAM, Cli, Result
 from tests.services import SHARED_REDIS, need_redis
 
 pytestmark = pytest.mark.slow

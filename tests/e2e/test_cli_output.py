@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from e2e.conftest import Cli
+    from tests.e2e.conftest import Cli
 
 pytestmark = pytest.mark.slow
 

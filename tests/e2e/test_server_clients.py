@@ -46,7 +46,8 @@ def test_a_second_process_lists_and_follows_through_the_server(tmp_path: Path) -
         [
             sys.executable,
             "-m",
-            "sentient_graph.cli.commands.serve",
+            "sentient_graph",
+            "serve",
             "--port",
             str(port),
             "--graph",

@@ -1,8 +1,8 @@
 """``sentient-graph serve``: run the engine as a service.
 
-Owns: the command's options and its one-line refusals (exit 2). Register it
-in the CLI app with ``app.command("serve")(serve)``; it also runs alone as
-``python -m sentient_graph.cli.commands.serve``.
+Owns: the command's options, its one-line refusals (exit 2) and its one-line
+report of a start that failed (the exit-code table's code). Registered in
+:mod:`sentient_graph.cli.app`.
 
 Must not: open the engine itself (:mod:`sentient_graph.server` does).
 """
@@ -16,12 +16,9 @@ from typing import Annotated, Any
 
 import typer
 
-__all__ = ["app", "serve"]
-
-app = typer.Typer(add_completion=False)
+__all__ = ["serve"]
 
 
-@app.command()
 def serve(
     host: Annotated[
         str, typer.Option(help="Address to bind; anything but loopback needs a token.")
@@ -120,7 +117,3 @@ def app_of(server: object) -> object:
     while app is not None and hasattr(app, "app") and not hasattr(app, "state"):
         app = app.app
     return app
-
-
-if __name__ == "__main__":
-    app()

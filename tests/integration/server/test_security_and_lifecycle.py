@@ -82,7 +82,7 @@ def _serve(
     *args: str, env: dict[str, str] | None = None, **kwargs: object
 ) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "sentient_graph.cli.commands.serve", *args],
+        [sys.executable, "-m", "sentient_graph", "serve", *args],
         cwd=REPO,
         env={**os.environ, **(env or {})},
         stdout=subprocess.PIPE,
@@ -95,7 +95,7 @@ def _serve(
 def test_a_public_bind_without_a_token_is_refused() -> None:
     env = {k: v for k, v in os.environ.items() if k != "SENTIENT_TOKEN"}
     proc = subprocess.run(
-        [sys.executable, "-m", "sentient_graph.cli.commands.serve", "--host", "0.0.0.0"],
+        [sys.executable, "-m", "sentient_graph", "serve", "--host", "0.0.0.0"],
         cwd=REPO,
         env=env,
         capture_output=True,

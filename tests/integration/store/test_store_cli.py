@@ -50,7 +50,7 @@ def test_put_search_list_get_delete(run) -> None:  # type: ignore[no-untyped-def
     got = json.loads(run("get", "agents.researcher.long_term", "f2", "--json"))
     assert got["value"] == {"text": "checkpoint every step", "n": 2}
     run("delete", "agents.researcher.long_term", "f2")
-    run("get", "agents.researcher.long_term", "f2", code=1)
+    run("get", "agents.researcher.long_term", "f2", code=2)
 
 
 @pytest.mark.parametrize(

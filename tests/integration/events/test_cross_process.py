@@ -12,7 +12,12 @@ from typing import Any
 import pytest
 import redis
 import structlog
-from events_testkit import (
+
+from sentient_graph.db import AsyncConnection
+from sentient_graph.events import Event, EventBus, EventType, RunEmitter, Subscription
+from sentient_graph.events import outbox as outbox_module
+from sentient_graph.events.redis import client as redis_client
+from tests.integration.events.events_testkit import (
     RedisServer,
     collect_until,
     is_end,
@@ -20,11 +25,6 @@ from events_testkit import (
     new_thread_id,
     run_graph,
 )
-
-from sentient_graph.db import AsyncConnection
-from sentient_graph.events import Event, EventBus, EventType, RunEmitter, Subscription
-from sentient_graph.events import outbox as outbox_module
-from sentient_graph.events.redis import client as redis_client
 
 FOLLOWER = Path(__file__).with_name("follower_process.py")
 

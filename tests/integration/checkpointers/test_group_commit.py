@@ -19,8 +19,8 @@ from langgraph.checkpoint.base import WRITES_IDX_MAP
 from checkpointers.surrealdb import AsyncSurrealSaver
 from sentient_graph.db import connect
 from sentient_graph.errors import StoreUnavailable
-from tests.checkpointers.conftest import open_async_saver
-from tests.checkpointers.test_saver import checkpoint_with, config
+from tests.integration.checkpointers.conftest import open_async_saver
+from tests.integration.checkpointers.test_saver import checkpoint_with, config
 
 
 class CountingSaver(AsyncSurrealSaver):

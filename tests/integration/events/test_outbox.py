@@ -11,16 +11,16 @@ from typing import Any
 import pytest
 import redis
 import structlog
-from events_testkit import (
+
+from sentient_graph.events import Event, EventBus, EventType
+from sentient_graph.events.model import events_from_json
+from sentient_graph.events.outbox import RedisOutbox, new_redis_client, stream_name
+from tests.integration.events.events_testkit import (
     RedisServer,
     collect_until,
     new_thread_id,
     stream_seqs_while_the_loop_is_held,
 )
-
-from sentient_graph.events import Event, EventBus, EventType
-from sentient_graph.events.model import events_from_json
-from sentient_graph.events.outbox import RedisOutbox, new_redis_client, stream_name
 
 
 def _events(thread: str, seqs: range) -> list[Event]:

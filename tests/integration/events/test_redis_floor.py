@@ -11,9 +11,10 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from events_testkit import SHARED_REDIS, need_redis
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.integration.events.events_testkit import SHARED_REDIS, need_redis
+
+ROOT = Path(__file__).resolve().parents[3]
 SCRIPT = Path(__file__).with_name("redis_floor_process.py")
 
 

@@ -1,4 +1,4 @@
-"""Small graphs for the engine tests, importable by reference (``engine.sample_graphs:...``).
+"""Small graphs for the engine tests, importable by reference (``tests.integration.engine.sample_graphs:...``).
 
 ``make_diamond()`` builds ``START -> a -> (b, c) -> d -> END`` where every node
 counts its executions in ``Counters`` and ``c`` can fail a number of times, and
@@ -72,5 +72,5 @@ def make_diamond(controls: Controls | None = None) -> tuple[Pregel, Controls]:
     return builder.compile(), ctl
 
 
-#: Module-level, so ``engine.sample_graphs:diamond`` loads it again by reference.
+#: Module-level, so ``tests.integration.engine.sample_graphs:diamond`` loads it again by reference.
 diamond, diamond_controls = make_diamond()

@@ -16,7 +16,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.pregel import Pregel
 from langgraph.types import Command
 
-from .conftest import REPO, load_graph_file
+from tests.integration.agents.conftest import REPO, load_graph_file
 
 pytestmark = pytest.mark.usefixtures("demo_env")
 

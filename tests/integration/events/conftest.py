@@ -6,24 +6,21 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from events_testkit import SHARED_REDIS, Buses, RedisServer, need_redis, open_buses
 
 from sentient_graph.db import AsyncConnection, connect
-from tests.services import forget_prefix
+from tests.integration.events.events_testkit import (
+    SHARED_REDIS,
+    Buses,
+    RedisServer,
+    need_redis,
+    open_buses,
+)
 
 
 @pytest.fixture
 def redis_url() -> str:
     need_redis()
     return SHARED_REDIS
-
-
-@pytest.fixture
-def prefix() -> Iterator[str]:
-    """A Redis prefix of this test's own; its keys are removed afterwards."""
-    name = f"test-{uuid.uuid4().hex}"
-    yield name
-    forget_prefix(name)
 
 
 @pytest.fixture

@@ -68,8 +68,8 @@ def test_builders_and_factories_are_compiled(project: Path) -> None:
 
 
 def test_module_reference() -> None:
-    loaded = load_graph("engine.sample_graphs:diamond")
-    assert loaded.ref == "engine.sample_graphs:diamond"
+    loaded = load_graph("tests.integration.engine.sample_graphs:diamond")
+    assert loaded.ref == "tests.integration.engine.sample_graphs:diamond"
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, Send, interrupt
 
-from tests.checkpointers.conftest import Driver, thread
+from tests.integration.checkpointers.conftest import Driver, thread
 
 
 class Doc(TypedDict, total=False):

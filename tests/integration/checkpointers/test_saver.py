@@ -19,9 +19,9 @@ from langgraph.graph import START, StateGraph
 
 from checkpointers.surrealdb import MIGRATIONS, AsyncSurrealSaver, SurrealSaver
 from sentient_graph.errors import ConfigError, SerializationFailed
-from tests.checkpointers.conftest import Driver, thread
+from tests.integration.checkpointers.conftest import Driver, thread
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 HOSTILE = [
     'it\'s "quoted"',

@@ -6,23 +6,6 @@ import asyncio
 from typing import Any
 
 import pytest
-from events_testkit import (
-    MODES,
-    SHARED_REDIS,
-    Buses,
-    HandClock,
-    IdleSwitch,
-    State,
-    collect_until,
-    free_port,
-    is_end,
-    linear_graph,
-    need_redis,
-    new_thread_id,
-    open_buses,
-    run_graph,
-    stream_seqs_while_the_loop_is_held,
-)
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, StateGraph
 
@@ -39,6 +22,23 @@ from sentient_graph.events import (
 from sentient_graph.events.linger import CpuIdleSignal, IdleWatch
 from sentient_graph.events.model import events_from_json
 from sentient_graph.events.redis import follower as follower_module
+from tests.integration.events.events_testkit import (
+    MODES,
+    SHARED_REDIS,
+    Buses,
+    HandClock,
+    IdleSwitch,
+    State,
+    collect_until,
+    free_port,
+    is_end,
+    linear_graph,
+    need_redis,
+    new_thread_id,
+    open_buses,
+    run_graph,
+    stream_seqs_while_the_loop_is_held,
+)
 
 
 async def test_graph_events_arrive_in_order_with_contiguous_seq(buses: Buses) -> None:

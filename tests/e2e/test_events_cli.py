@@ -16,12 +16,17 @@ from pathlib import Path
 
 import pytest
 import structlog
-from events_testkit import SHARED_REDIS, linear_graph, need_redis, run_graph
 from typer.testing import CliRunner
 
 from sentient_graph.cli.app import app
 from sentient_graph.db import connect
 from sentient_graph.events import Event, EventBus, EventType
+from tests.integration.events.events_testkit import (
+    SHARED_REDIS,
+    linear_graph,
+    need_redis,
+    run_graph,
+)
 
 CLI = str(Path(sys.executable).with_name("sentient-graph"))
 

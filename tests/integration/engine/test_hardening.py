@@ -24,9 +24,8 @@ from langgraph.graph import START, StateGraph
 from sentient_graph.engine import Engine
 from sentient_graph.errors import InvalidInput, RunNotActive
 from sentient_graph.events import EventType
-
-from .conftest import wait_for
-from .sample_graphs import Controls, DiamondState, make_diamond
+from tests.integration.engine.conftest import wait_for
+from tests.integration.engine.sample_graphs import Controls, DiamondState, make_diamond
 
 GRAPH_FILE = """
 from typing import Annotated, TypedDict

@@ -24,10 +24,9 @@ from sentient_graph.errors import (
 )
 from sentient_graph.events import EventType
 from sentient_graph.runner import Engine, SyncEngine
+from tests.integration.engine.conftest import REDIS_URL, need_redis, wait_for
+from tests.integration.engine.sample_graphs import Controls, DiamondState, make_diamond
 from tests.services import forget_prefix
-
-from .conftest import REDIS_URL, need_redis, wait_for
-from .sample_graphs import Controls, DiamondState, make_diamond
 
 
 def _dead_pid() -> int:
@@ -244,14 +243,16 @@ async def test_a_remote_owner_keeps_its_runs_until_its_lease_expires(engine: Eng
 
 
 async def test_runs_survive_reopening_the_embedded_store(tmp_path: Path) -> None:
-    from .sample_graphs import diamond, diamond_controls
+    from tests.integration.engine.sample_graphs import diamond, diamond_controls
 
     url = f"surrealkv://{tmp_path}/store"
     diamond_controls.fail_c = 1
     async with Engine.open(url) as first:
         with pytest.raises(RunFailed):
             await (await first.start(diamond, {"log": []}, "persist")).wait()
-        assert (await first.get_run("persist")).graph == "engine.sample_graphs:diamond"
+        assert (
+            await first.get_run("persist")
+        ).graph == "tests.integration.engine.sample_graphs:diamond"
     async with Engine.open(url) as second:
         # A new engine knows the graph only from the run record's reference.
         assert (await second.get_run("persist")).status == "failed"
@@ -262,7 +263,7 @@ async def test_runs_survive_reopening_the_embedded_store(tmp_path: Path) -> None
 
 async def test_a_graph_reference_that_does_not_load(engine: Engine) -> None:
     with pytest.raises(GraphLoadError, match="no attribute 'nope'"):
-        await engine.start("engine.sample_graphs:nope", {})
+        await engine.start("tests.integration.engine.sample_graphs:nope", {})
     graph, _ = make_diamond()
     await (await engine.start(graph, {"log": []}, "mainless")).wait()
     assert (await engine.get_run("mainless")).graph is None
