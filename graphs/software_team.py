@@ -53,6 +53,7 @@ between runs):
 # possibly without a sys.modules entry, where string annotations of the state
 # TypedDicts could not be resolved.
 import asyncio
+import hashlib
 import json
 import operator
 import os
@@ -67,6 +68,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.store.base import BaseStore
 from langgraph.types import RetryPolicy, Send
 
 from sentient_graph.agents import add_agent, agent, progress
@@ -242,7 +244,9 @@ def _script(role: str, payload: dict[str, Any]) -> str:
         return json.dumps({"tasks": tasks})
     if role == "researcher":
         task = payload.get("task", {})
-        return f"Findings on {task.get('title', '?')} for: {request}"
+        recalled = payload.get("recalled") or []
+        earlier = f" (building on {len(recalled)} earlier findings)" if recalled else ""
+        return f"Findings on {task.get('title', '?')} for: {request}{earlier}"
     if role == "research_architect":
         needs = _needs(request)
         return json.dumps({"design": f"{' + '.join(needs)} for: {request}", "needs": needs})
@@ -365,6 +369,30 @@ def _plan_from(answer: str) -> list[Task]:
     return tasks
 
 
+#: Where researchers keep what they found, across threads (the engine's store).
+FINDINGS = ("agents", "researcher", "long_term")
+
+
+async def _recall(store: BaseStore | None, task: Task) -> list[str]:
+    """Earlier findings on a task like this one, from any thread (none without a store)."""
+    if store is None:
+        return []
+    items = await store.asearch(FINDINGS, query=task["title"], filter={"task": task["id"]}, limit=3)
+    return [str(item.value.get("text", "")) for item in items]
+
+
+async def _remember(store: BaseStore | None, request: str, task: Task, finding: str) -> None:
+    """Keep a finding for later threads: one item per request and task."""
+    if store is None:
+        return
+    key = hashlib.sha256(f"{request}\n{task['id']}".encode()).hexdigest()[:16]
+    await store.aput(
+        FINDINGS,
+        key,
+        {"text": finding, "task": task["id"], "title": task["title"], "request": request},
+    )
+
+
 def ready_tasks(state: TeamState) -> list[Task]:
     """Tasks not done yet whose dependencies all are."""
     done = state.get("findings", {})
@@ -437,11 +465,14 @@ def build_graph(
         ]
 
     @agent("researcher", timeout=120, retry=model_errors, max_concurrency=max_researchers)
-    async def researcher(state: ResearchInput) -> dict[str, Any]:
+    async def researcher(state: ResearchInput, store: BaseStore | None = None) -> dict[str, Any]:
         task = state["task"]
-        progress(f"researching {task['title']}", task=task["id"])
+        recalled = await _recall(store, task)
+        progress(f"researching {task['title']}", task=task["id"], recalled=len(recalled))
         await _work("researcher")
-        finding = await _ask(llm, "researcher", dict(state))
+        payload = {**state, "recalled": recalled} if recalled else dict(state)
+        finding = await _ask(llm, "researcher", payload)
+        await _remember(store, state["request"], task, finding)
         _side_effect("researcher")
         return {"findings": {task["id"]: finding}, "trail": [f"researcher:{task['id']}"]}
 

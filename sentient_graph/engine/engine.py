@@ -24,6 +24,7 @@ import structlog
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.pregel import Pregel
+from langgraph.store.base import BaseStore, IndexConfig
 from langgraph.types import Durability, StateSnapshot
 
 from sentient_graph import db
@@ -88,6 +89,21 @@ async def _open_saver(conn: db.AsyncConnection) -> BaseCheckpointSaver[Any]:
     return saver
 
 
+async def _open_store(
+    conn: db.AsyncConnection, store: BaseStore | bool, index: IndexConfig | None
+) -> BaseStore | None:
+    """The store graphs get: the default on the engine's connection, the caller's, or none."""
+    if store is False:
+        return None
+    if store is True:
+        from sentient_graph.store import AsyncSurrealStore
+
+        default = AsyncSurrealStore(conn, index=index)
+        await default.setup()
+        return default
+    return store
+
+
 class Engine:
     """Runs LangGraph graphs durably: checkpoints, run records and events in SurrealDB.
 
@@ -112,16 +128,19 @@ class Engine:
         durability: Durability = "sync",
         lease_seconds: float = 30.0,
         owns_conn: bool = True,
+        store: BaseStore | None = None,
     ) -> None:
         """Use :meth:`open`; this wires already-open parts together."""
         self.conn = conn
         self.saver = saver
         self.bus = bus
+        #: The LangGraph store every graph run through the engine gets (``store`` in nodes).
+        self.store = store
         self.durability: Durability = durability
         self.lease_seconds = lease_seconds
         self.owner = f"{HOST}/{os.getpid()}/{os.urandom(6).hex()}"
         self.runs = RunStore(conn)
-        self.graphs = GraphRegistry(saver)
+        self.graphs = GraphRegistry(saver, store)
         codec = RunInputCodec(saver)
         driver = RunDriver(self.runs, bus, durability, self._ended)
         self.launcher = Launcher(self.owner, lease_seconds, self.runs, self.graphs, driver, codec)
@@ -150,6 +169,8 @@ class Engine:
         lease_seconds: float = 30.0,
         event_linger: float | None = None,
         redis: bool = True,
+        store: BaseStore | bool = True,
+        store_index: IndexConfig | None = None,
     ) -> _Opening:
         """Open an engine: connection, checkpointer, event bus, run table.
 
@@ -172,6 +193,12 @@ class Engine:
                 follows its thread.
             redis: ``False`` publishes in-process only, whatever ``REDIS_URL`` says
                 (for work that neither publishes nor follows events).
+            store: The LangGraph store graphs get (a node that takes ``store``):
+                by default an :class:`~sentient_graph.store.AsyncSurrealStore` on the
+                engine's connection; a ``BaseStore`` of your own; ``False`` for none.
+                A graph compiled with a store of its own keeps it.
+            store_index: The default store's vector index (LangGraph's ``index=``
+                config, e.g. :func:`sentient_graph.store.default_index`); none by default.
 
         Returns:
             An awaitable that is also an async context manager.
@@ -197,7 +224,20 @@ class Engine:
             except BaseException:
                 await conn.aclose()
                 raise
-            engine = cls(conn, saver, bus, durability=durability, lease_seconds=lease_seconds)
+            try:
+                chosen = await _open_store(conn, store, store_index)
+            except BaseException:
+                await bus.aclose()
+                await conn.aclose()
+                raise
+            engine = cls(
+                conn,
+                saver,
+                bus,
+                durability=durability,
+                lease_seconds=lease_seconds,
+                store=chosen,
+            )
             try:
                 await engine.setup()
             except BaseException:

@@ -3,7 +3,7 @@
 Owns: resolving a graph argument (a compiled graph or a reference) to a
 compiled graph and its reference, remembering graphs that have no importable
 reference (defined in ``__main__`` or a notebook) by thread, and attaching the
-engine's checkpointer to a copy of a graph.
+engine's checkpointer (and store) to a copy of a graph.
 
 Must not: import anything a caller names except through
 :func:`sentient_graph.loader.load_graph`, touch the store, or run graphs.
@@ -16,6 +16,7 @@ from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.pregel import Pregel
+from langgraph.store.base import BaseStore
 
 from sentient_graph.errors import GraphLoadError
 from sentient_graph.loader import load_graph, ref_of
@@ -28,10 +29,12 @@ class GraphRegistry:
 
     Args:
         saver: The checkpointer every graph run through the engine gets.
+        store: The store every graph gets, unless it was compiled with its own.
     """
 
-    def __init__(self, saver: BaseCheckpointSaver[Any]) -> None:
+    def __init__(self, saver: BaseCheckpointSaver[Any], store: BaseStore | None = None) -> None:
         self.saver = saver
+        self.store = store
         # Graphs with no importable reference (notebooks, __main__), by thread.
         self._by_thread: dict[str, Pregel] = {}
         self._by_ref: dict[str, Pregel] = {}
@@ -50,7 +53,10 @@ class GraphRegistry:
                     f"expected a compiled LangGraph graph, got {type(graph).__name__} "
                     "(call builder.compile())"
                 )
-            attached = graph.copy(update={"checkpointer": self.saver})
+            update: dict[str, Any] = {"checkpointer": self.saver}
+            if graph.store is None and self.store is not None:
+                update["store"] = self.store
+            attached = graph.copy(update=update)
             self._attached[graph] = attached
         return attached
 

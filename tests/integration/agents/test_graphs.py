@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -252,3 +253,41 @@ def test_langgraph_json_names_the_reference_graphs() -> None:
         graph = getattr(module, attr)
         assert isinstance(graph, Pregel)
         assert graph.checkpointer is None  # the engine / LangGraph tools attach theirs
+
+
+async def test_researchers_recall_findings_of_earlier_threads_through_the_engines_store(
+    software_team: ModuleType,
+) -> None:
+    from sentient_graph.engine import Engine
+
+    request = {"request": "A todo app with a REST API"}
+    async with Engine.open("mem://", redis_url=None, namespace=f"t{os.getpid()}a") as engine:
+        first = await (await engine.start(software_team.graph, request, "first")).wait()
+        assert not any("earlier findings" in f for f in first["findings"].values())
+        kept = await engine.store.asearch(software_team.FINDINGS, limit=50)
+        assert sorted(item.value["task"] for item in kept) == sorted(first["findings"])
+        second = await (await engine.start(software_team.graph, request, "second")).wait()
+        assert all("building on 1 earlier findings" in f for f in second["findings"].values()), (
+            second["findings"]
+        )
+
+
+async def test_a_graph_keeps_its_own_store_and_an_engine_can_have_none(
+    software_team: ModuleType,
+) -> None:
+    from langgraph.store.memory import InMemoryStore
+
+    from sentient_graph.engine import Engine
+
+    own = InMemoryStore()
+    graph = software_team.build_graph().copy(update={"store": own})
+    async with Engine.open("mem://", redis_url=None, namespace=f"t{os.getpid()}b") as engine:
+        await (await engine.start(graph, {"request": "An API"}, "own")).wait()
+        assert own.search(software_team.FINDINGS)
+        assert await engine.store.asearch(software_team.FINDINGS) == []
+    async with Engine.open(
+        "mem://", redis_url=None, namespace=f"t{os.getpid()}c", store=False
+    ) as engine:
+        assert engine.store is None
+        state = await (await engine.start(software_team.graph, {"request": "An API"})).wait()
+        assert state["findings"]
