@@ -60,6 +60,7 @@ from langgraph.runtime import CONFIG_KEY_RUNTIME, ExecutionInfo
 from langgraph.types import RetryPolicy
 
 from sentient_graph.errors import AgentTimeout
+from sentient_graph.events.model import RETRY_MARK
 
 __all__ = [
     "AgentNode",
@@ -391,6 +392,8 @@ def _make_node(
         agent_token = _current_agent.set(name)
         try:
             node_name = (config.get("metadata") or {}).get("langgraph_node", name)
+            if attempt > 1:
+                _announce_retry(name, node_name, attempt)
             with structlog.contextvars.bound_contextvars(
                 **_ids_from_config(config), node=node_name
             ):
@@ -469,6 +472,15 @@ def add_agent(builder: Any, node: AgentNode, **kwargs: Any) -> Any:
     """
     kwargs.setdefault("retry_policy", node.retry_policy)
     return builder.add_node(node.name, node, **kwargs)
+
+
+def _announce_retry(agent_name: str, node: str, attempt: int) -> None:
+    """Tell the stream (the engine's ``node_retried`` event) that LangGraph retries a node."""
+    try:
+        writer = get_stream_writer()
+    except RuntimeError:  # not inside a runnable context
+        return
+    writer({RETRY_MARK: True, "agent": agent_name, "node": node, "attempt": attempt})
 
 
 def progress(message: str, /, **data: Any) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -84,6 +85,8 @@ class RunDriver:
         self.bus = bus
         self.durability: Durability = durability
         self._on_end = on_end
+        #: Events emitted by the runs of this driver, by type (``engine.metrics()``).
+        self.event_counts: Counter[str] = Counter()
 
     async def drive(
         self,
@@ -116,6 +119,7 @@ class RunDriver:
         node_interrupted = False
 
         async def emit(type_: EventType, **kwargs: Any) -> None:
+            self.event_counts[type_.value] += 1
             await emitter.emit(type_, **kwargs)
 
         with structlog.contextvars.bound_contextvars(
@@ -140,6 +144,8 @@ class RunDriver:
                     elif mode == "tasks" and isinstance(chunk, dict) and chunk.get("error"):
                         failing_node = chunk.get("name")
                     emitted = await emitter.from_chunk_deferred(mode, chunk)
+                    for event in emitted:
+                        self.event_counts[event.type.value] += 1
                     node_interrupted |= any(e.type is EventType.INTERRUPTED for e in emitted)
             except asyncio.CancelledError:
                 self._cancelled(handle, values)

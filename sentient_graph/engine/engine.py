@@ -6,6 +6,9 @@ records all use it) and wiring its parts together: the run store
 time travel, the heartbeat. Each public method checks what it is given,
 claims, and hands on; the parts do the work.
 
+The module is longer than the others because it is the public API's reference:
+each method's contract lives here in its docstring; the logic lives in the parts.
+
 Must not: write SurrealQL (the run store and the checkpointer do), turn stream
 chunks into events (the emitter does), or configure logging (the CLI does).
 """
@@ -28,7 +31,7 @@ from langgraph.store.base import BaseStore, IndexConfig
 from langgraph.types import Durability, StateSnapshot
 
 from sentient_graph import db
-from sentient_graph.engine import inputs
+from sentient_graph.engine import health, inputs
 from sentient_graph.engine.driver import RunDriver, one_line
 from sentient_graph.engine.graphs import GraphRegistry
 from sentient_graph.engine.handle import RunHandle
@@ -142,7 +145,7 @@ class Engine:
         self.runs = RunStore(conn)
         self.graphs = GraphRegistry(saver, store)
         codec = RunInputCodec(saver)
-        driver = RunDriver(self.runs, bus, durability, self._ended)
+        driver = self._driver = RunDriver(self.runs, bus, durability, self._ended)
         self.launcher = Launcher(self.owner, lease_seconds, self.runs, self.graphs, driver, codec)
         self.recovery = Recovery(self.launcher, codec, self._not_found)
         self.timetravel = TimeTravel(self.runs, self.graphs, self._not_found)
@@ -433,6 +436,26 @@ class Engine:
             )
             record = await self.runs.get(thread_id) or record
         return record
+
+    # -- health and metrics --------------------------------------------------
+
+    def active_runs(self) -> list[RunHandle]:
+        """The runs this engine drives now."""
+        return list(self.launcher.active.values())
+
+    def event_counts(self) -> dict[str, int]:
+        """Events emitted by this engine's runs since it opened, by type."""
+        return dict(self._driver.event_counts)
+
+    @property
+    def heartbeat_running(self) -> bool:
+        """Whether the lease heartbeat is alive (runs elsewhere would take ours over otherwise)."""
+        return self._heartbeat.running
+
+    async def metrics(self) -> dict[str, Any]:
+        """What a dashboard or a health check wants to know, in one dict
+        (see :func:`sentient_graph.engine.health.collect`)."""
+        return await health.collect(self)
 
     # -- inspection ----------------------------------------------------------
 

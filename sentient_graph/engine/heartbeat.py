@@ -51,6 +51,11 @@ class Heartbeat:
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def running(self) -> bool:
+        """Whether the heartbeat task is alive."""
+        return self._task is not None and not self._task.done()
+
     def start(self) -> None:
         """Start beating (idempotent)."""
         if self._task is None:

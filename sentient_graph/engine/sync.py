@@ -173,6 +173,10 @@ class SyncEngine:
         """See :meth:`Engine.state`."""
         return self._call(self.engine.state(thread_id, **kw))
 
+    def metrics(self) -> dict[str, Any]:
+        """See :meth:`Engine.metrics`."""
+        return self._call(self.engine.metrics())
+
     def fork(self, thread_id: str, checkpoint_id: str, values: Any = None, **kw: Any) -> str:
         """See :meth:`Engine.fork`."""
         return self._call(self.engine.fork(thread_id, checkpoint_id, values, **kw))

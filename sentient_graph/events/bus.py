@@ -453,6 +453,15 @@ class EventBus:
         self._subscriptions.handlers.add(registration)
         return registration
 
+    async def ping_redis(self) -> bool | None:
+        """Whether Redis answers now (``None``: this bus has no Redis)."""
+        if self._redis is None:
+            return None
+        try:
+            return bool(await bounded(self._redis.ping()))
+        except Exception:
+            return False
+
     async def aclose(self, *, flush_timeout: float = 5.0) -> None:
         """Stop subscriptions and handlers, push what waits for Redis, close Redis.
 

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from sentient_graph.events.model import Event, EventType, Priority, jsonable
+from sentient_graph.events.model import RETRY_MARK, Event, EventType, Priority, jsonable
 
 __all__ = ["DEFAULT_PRIORITIES", "EventBatch", "EventPublisher", "PendingEvent", "RunEmitter"]
 
@@ -439,6 +439,10 @@ class RunEmitter:
         if mode == "custom":
             payload = dict(chunk) if isinstance(chunk, Mapping) else {"value": chunk}
             source = self._progress_source(payload, namespace)
+            if payload.get(RETRY_MARK) is True:
+                # An agent's attempt after a failed one (sentient_graph.agents announces it).
+                del payload[RETRY_MARK]
+                return EventType.NODE_RETRIED, source, payload, None, True
             return EventType.NODE_PROGRESS, source, payload, None, False  # whatever a node wrote
         return None
 

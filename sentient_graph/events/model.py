@@ -31,6 +31,11 @@ __all__ = [
 ]
 
 
+#: The key that marks a LangGraph ``custom`` chunk as an agent's retry
+#: (``node_retried``), not progress: written by :mod:`sentient_graph.agents`.
+RETRY_MARK = "__sentient_retry__"
+
+
 class EventType(StrEnum):
     """What happened. The string values are the wire format."""
 

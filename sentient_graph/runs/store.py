@@ -56,6 +56,8 @@ GET_INPUT_SQL = "SELECT input, run_config FROM ONLY run:[$thread_id] WHERE run_i
 LIST_SQL = f"SELECT {RECORD_FIELDS} FROM run;"
 LIST_BY_STATUS_SQL = f"SELECT {RECORD_FIELDS} FROM run WHERE status = $status;"
 THREAD_IDS_SQL = "SELECT VALUE thread_id FROM run;"
+COUNT_BY_STATUS_SQL = "SELECT status, count() AS runs FROM run GROUP BY status;"
+PING_SQL = "RETURN 1;"
 RUNNING_ELSEWHERE_SQL = (
     f"SELECT {RECORD_FIELDS} FROM run WHERE status = 'running' AND owner != $owner;"
 )
@@ -157,6 +159,15 @@ class RunStore:
         """Every thread id with a run record."""
         (ids,) = await self.conn.query(THREAD_IDS_SQL)
         return [str(i) for i in ids or ()]
+
+    async def count_by_status(self) -> dict[str, int]:
+        """How many threads' current runs have each status."""
+        (rows,) = await self.conn.query(COUNT_BY_STATUS_SQL)
+        return {str(r["status"]): int(r["runs"]) for r in rows or ()}
+
+    async def ping(self) -> None:
+        """One round trip to the store."""
+        await self.conn.query(PING_SQL)
 
     async def running_elsewhere(self, owner: str) -> list[RunRecord]:
         """Runs recorded ``running`` by any owner but ``owner``."""

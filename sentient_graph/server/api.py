@@ -193,17 +193,11 @@ def install(app: FastAPI) -> None:
         server = state_of(request.app)
         engine = server.engine
         rtt = await server.metrics.probe_store(engine)
-        heartbeat_task = getattr(engine._heartbeat, "_task", None)
-        heartbeat_ok = heartbeat_task is not None and not heartbeat_task.done()
+        heartbeat_ok = engine.heartbeat_running
         redis_url = engine.bus.redis_url
         redis: dict[str, Any] = {"configured": redis_url is not None}
         if redis_url is not None:
-            client = getattr(engine.bus, "_redis", None)
-            try:
-                redis["ok"] = bool(client is not None and await client.ping())
-            except Exception as exc:
-                redis["ok"] = False
-                redis["error"] = str(exc).splitlines()[0]
+            redis["ok"] = bool(await engine.bus.ping_redis())
         checks = {
             "store": {
                 "ok": rtt is not None,
@@ -212,7 +206,7 @@ def install(app: FastAPI) -> None:
             "redis": redis,
             "recovery": server.recovery,
             "heartbeat": {"ok": heartbeat_ok},
-            "active_runs": len(engine.launcher.active),
+            "active_runs": len(engine.active_runs()),
             "subscribers": server.metrics.live_subscriptions,
             "time": time.time(),
         }

@@ -142,7 +142,7 @@ class ServerMetrics:
     async def refresh(self, engine: Engine) -> None:
         """Update the gauges that are read, not counted."""
         await self.probe_store(engine)
-        self.active.set(len(engine.launcher.active))
+        self.active.set(len(engine.active_runs()))
         self.subscribers.set(self.live_subscriptions)
         try:
             tally = Tally(r.status for r in await engine.threads())
