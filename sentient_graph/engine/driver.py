@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -117,6 +117,9 @@ class RunDriver:
         failing_node: str | None = None
         values: Any = None
         node_interrupted = False
+        # A node's interrupt, announced once the run is recorded ``interrupted``
+        # (record first, then the event: whoever answers must find it resumable).
+        held: list[tuple[str, Any]] = []
 
         async def emit(type_: EventType, **kwargs: Any) -> None:
             self.event_counts[type_.value] += 1
@@ -143,13 +146,16 @@ class RunDriver:
                         values = chunk
                     elif mode == "tasks" and isinstance(chunk, dict) and chunk.get("error"):
                         failing_node = chunk.get("name")
-                    emitted = await emitter.from_chunk_deferred(mode, chunk)
-                    for event in emitted:
-                        self.event_counts[event.type.value] += 1
-                    node_interrupted |= any(e.type is EventType.INTERRUPTED for e in emitted)
+                    elif mode == "tasks" and isinstance(chunk, dict) and chunk.get("interrupts"):
+                        held.append((mode, chunk))
+                        node_interrupted = True
+                        continue
+                    await self._translate(emitter, mode, chunk)
             except asyncio.CancelledError:
                 self._cancelled(handle, values)
-                await self._end(handle, emitter, "cancelled", emit, EventType.RUN_CANCELLED, {})
+                await self._end(
+                    handle, emitter, "cancelled", emit, EventType.RUN_CANCELLED, {}, held=held
+                )
                 log.info("run.cancelled")
                 return
             except Exception as exc:
@@ -173,6 +179,7 @@ class RunDriver:
                     emit,
                     EventType.RUN_FAILED,
                     {"error": message, "error_type": type(exc).__name__, "node": failing_node},
+                    held=held,
                     error=message,
                     node=failing_node,
                 )
@@ -191,6 +198,7 @@ class RunDriver:
                     emit if not node_interrupted else None,
                     EventType.INTERRUPTED,
                     {"interrupts": handle.interrupts},
+                    held=held,
                 )
                 log.info("run.interrupted")
             else:
@@ -206,6 +214,10 @@ class RunDriver:
                     run_config=None,
                 )
                 log.info("run.completed")
+
+    async def _translate(self, emitter: Any, mode: str, chunk: Any) -> None:
+        for event in await emitter.from_chunk_deferred(mode, chunk):
+            self.event_counts[event.type.value] += 1
 
     @staticmethod
     def _cancelled(handle: RunHandle, values: Any) -> None:
@@ -233,12 +245,17 @@ class RunDriver:
         emit: Callable[..., Awaitable[None]] | None,
         event_type: Any,
         payload: dict[str, Any],
+        *,
+        held: Sequence[tuple[str, Any]] = (),
         **record: Any,
     ) -> None:
-        """Record how a run ended, then tell the world; the handle finishes either way."""
+        """Record how a run ended, then tell the world (the ``held`` chunks first);
+        the handle finishes either way."""
         try:
             fields = {"status": status, "updated_at": time.time(), "lease_until": None, **record}
             await self.store.finish(handle.thread_id, handle.run_id, fields)
+            for mode, chunk in held:
+                await self._translate(emitter, mode, chunk)
             if emit is not None:
                 await emit(event_type, payload=payload)
             elif emitter is not None:

@@ -273,3 +273,17 @@ async def test_two_recoverers_of_one_thread_write_once(tmp_path: Path) -> None:
         assert sorted(state["log"]) == ["a", "b", "w"]
         winner = first if handles[0] in won[0] else second
         assert writes and set(writes) == {winner.owner}
+
+
+async def test_an_interrupt_is_announced_once_the_run_is_recorded_interrupted(
+    engine: Engine,
+) -> None:
+    graph, _ = make_diamond(Controls(ask_in_d=True))
+    handle = await engine.start(graph, {"log": []}, "ask")
+    seen = []
+    async for event in handle.events():
+        if event.type is EventType.INTERRUPTED:
+            # Whoever answers the moment they see it finds the thread resumable.
+            seen.append((await engine.get_run("ask")).status)
+    assert seen == ["interrupted"]
+    assert (await (await engine.resume("ask", "yes")).wait())["answer"] == "yes"
