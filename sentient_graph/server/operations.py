@@ -10,7 +10,6 @@ client sent to the graph loader (the :class:`GraphCatalog` answers instead).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 from typing import Any
@@ -35,8 +34,6 @@ __all__ = ["Operations", "error_reply"]
 
 log = structlog.get_logger(__name__)
 
-#: How long a request waits for an interrupted run to record its status.
-SETTLE_SECONDS = 5.0
 
 _ERRORS: list[tuple[type[BaseException], int, str]] = [
     (ThreadNotFound, 404, "thread_not_found"),
@@ -94,15 +91,20 @@ class Operations:
         metadata: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Start a run of a registered graph; returns once its input is durable."""
+        return handle_json(await self._start(graph, input, thread_id, correlation_id, metadata))
+
+    async def _start(
+        self,
+        graph: str,
+        input: Any,
+        thread_id: str | None,
+        correlation_id: str | None,
+        metadata: dict[str, Any] | None,
+    ) -> RunHandle:
         registered = self.catalog.get(graph)
-        handle = await self.engine.start(
-            registered.graph,
-            input,
-            thread_id,
-            correlation_id=correlation_id,
-            metadata=metadata,
+        return await self.engine.start(
+            registered.graph, input, thread_id, correlation_id=correlation_id, metadata=metadata
         )
-        return handle_json(handle)
 
     async def start_and_wait(
         self,
@@ -116,10 +118,7 @@ class Operations:
 
         A client that goes away does not stop the run (the wait is shielded).
         """
-        registered = self.catalog.get(graph)
-        handle = await self.engine.start(
-            registered.graph, input, thread_id, correlation_id=correlation_id, metadata=metadata
-        )
+        handle = await self._start(graph, input, thread_id, correlation_id, metadata)
         with contextlib.suppress(RunFailed):
             await handle.wait()
         reply = handle_json(handle)
@@ -134,32 +133,12 @@ class Operations:
         """Every thread's current run, most recently updated first."""
         return [record_json(r) for r in await self.engine.threads(status)]
 
-    async def _settle(self, thread_id: str) -> None:
-        """Wait for a run that announced its interrupt to record it.
-
-        A node's ``interrupted`` event is in the log before the run record
-        says ``interrupted`` (the engine records the end after the stream
-        stops); a client that reacts to the event must still find the run
-        resumable.
-        """
-        handle = self.engine.launcher.active.get(thread_id)
-        if handle is None or handle.done():
-            return
-        paused = await self.engine.bus.replay(
-            thread_id, run_id=handle.run_id, types=["interrupted"]
-        )
-        if paused:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.shield(handle.wait()), SETTLE_SECONDS)
-
     async def _graph_of(self, thread_id: str) -> Any:
-        await self._settle(thread_id)
         record = await self.engine.get_run(thread_id)
         return self.catalog.for_ref(record.graph, thread_id)
 
     async def get(self, thread_id: str) -> dict[str, Any]:
         """The thread's run record and current state (values, next nodes, pending interrupts)."""
-        await self._settle(thread_id)
         record = await self.engine.get_run(thread_id)
         graph = self.catalog.for_ref(record.graph, thread_id)
         snap = await self.engine.state(thread_id, graph=graph)
