@@ -19,6 +19,10 @@ Where they come from:
   SurrealDB server otherwise; impossible on an embedded store without Redis
   (exit 2, naming ``REDIS_URL``).
 
+* **A running server** (:mod:`sentient_graph.cli.remote` finds it): its
+  event stream (SSE), history then live with ``--follow``, from any
+  terminal, no Redis needed.
+
 Must not: keep an embedded store open while following, or publish anything.
 """
 
@@ -257,7 +261,7 @@ def events(
     _ensure_logging()
     show = _Printer(json_out)
 
-    async def work() -> int:
+    def checked() -> list[Any] | None:
         from sentient_graph.engine.inputs import check_thread_id
         from sentient_graph.events import EventType
 
@@ -268,9 +272,25 @@ def events(
             raise InvalidInput(
                 f"unknown event type {bad[0]!r} for --type (choose from {', '.join(sorted(valid))})"
             )
-        types = [EventType(t) for t in type] if type else None
-        query = _Query(thread, run, after, types)
+        return [EventType(t) for t in type] if type else None
+
+    async def work() -> int:
+        query = _Query(thread, run, after, checked())
         return await _tail(opts, query, follow=follow, prefix=prefix, show=show)
 
+    def through(client: Any) -> int:
+        from sentient_graph.cli import remote
+
+        types = checked()
+        return remote.events(
+            client,
+            thread,
+            run_id=run,
+            after=after,
+            types=[t.value for t in types] if types else None,
+            follow=follow,
+            show=show,
+        )
+
     # Redis is checked where it is needed: the store may answer alone.
-    execute(opts, work, redis=False)
+    execute(opts, work, redis=False, remote=through)

@@ -5,6 +5,10 @@ opens (so bad input writes nothing), starting or resuming runs on the engine,
 showing their progress and printing each final state as JSON, with the
 next command to type, shell-quoted.
 
+Through a server (:mod:`sentient_graph.cli.remote`), ``run`` and ``resume``
+check their arguments the same way and show the same progress; ``recover``
+stays local (a server recovers its store when it starts).
+
 Must not: know how a run is driven or recorded (the engine does).
 """
 
@@ -128,7 +132,16 @@ def run(
             say(f"thread {handle.thread_id} (run {handle.run_id}, graph {loaded.name})")
             return await follow([handle], quiet=quiet)
 
-    execute(opts, work, redis=True)
+    def through(client: Any) -> int:
+        from sentient_graph.cli import remote
+        from sentient_graph.engine.inputs import check_thread_id
+
+        check_thread_id(thread)
+        payload = parse_json(input, "--input")
+        # The server loads only the graphs it registered (and checks the input).
+        return remote.run(client, graph, payload, thread, quiet)
+
+    execute(opts, work, redis=True, remote=through)
 
 
 def resume(
@@ -166,7 +179,16 @@ def resume(
             say(f"thread {handle.thread_id} (run {handle.run_id}, resumed)")
             return await follow([handle], quiet=quiet)
 
-    execute(opts, work, redis=True)
+    def through(client: Any) -> int:
+        from sentient_graph.cli import remote
+        from sentient_graph.engine.inputs import check_thread_id
+
+        check_thread_id(thread)
+        answer = (parse_json(value, "--value"),) if value is not None else ()
+        # --graph is not sent: the server resumes a thread with the graph it registered.
+        return remote.resume(client, thread, answer, quiet)
+
+    execute(opts, work, redis=True, remote=through)
 
 
 def recover(ctx: typer.Context, quiet: Quiet = False) -> None:
