@@ -26,16 +26,21 @@ once: during ``run`` or ``resume`` it cancels the run on the server (recorded
 
 Must not: open the store, import the server's app, or load a graph (the
 server runs only graphs it has registered and refuses the rest: exit 2).
+Nor import the engine, the event bus or LangGraph: a command through a
+server starts in a fraction of the time (so events and records are light
+views of the server's JSON, printed by the same renderers).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sys
 import time
 from collections.abc import Iterable
-from dataclasses import fields
+from datetime import datetime
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from sentient_graph.cli.exits import EXIT_FAILED, EXIT_OK
@@ -48,6 +53,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "cancel",
+    "check_thread_id",
     "connect",
     "events",
     "fork",
@@ -59,6 +65,63 @@ __all__ = [
 
 #: How long the check that a discovered server still listens may take.
 _PROBE_SECONDS = 5.0
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def check_thread_id(thread_id: str | None) -> str | None:
+    """:func:`sentient_graph.engine.inputs.check_thread_id`, without importing LangGraph.
+
+    The same rule and the same messages (a test holds the two together).
+
+    Raises:
+        InvalidInput: the id is empty, only whitespace, or holds a control character.
+    """
+    from sentient_graph.errors import InvalidInput
+
+    if thread_id is None:
+        return None
+    if not thread_id.strip():
+        raise InvalidInput(
+            f"thread id {thread_id!r} is empty; give a name, or leave it out for a new thread"
+        )
+    if _CONTROL.search(thread_id):
+        raise InvalidInput(
+            f"thread id {thread_id!r} holds a control character (newline, tab, NUL); "
+            "use printable characters"
+        )
+    return thread_id
+
+
+class _Type(str):
+    """An event type as the renderers read it (``.value``), without the events package."""
+
+    @property
+    def value(self) -> str:
+        return str(self)
+
+
+class RemoteEvent:
+    """An event from the server's stream: the attributes the renderers read.
+
+    ``to_json`` gives back the text the server sent, which is the event's own
+    ``Event.to_json``: ``events --json`` prints the same bytes as local mode.
+    """
+
+    def __init__(self, text: str) -> None:
+        data = json.loads(text)
+        self._text = text
+        self.type = _Type(data["type"])
+        self.source = data.get("source")
+        self.thread_id = data["thread_id"]
+        self.run_id = data["run_id"]
+        self.seq = int(data.get("seq") or 0)
+        self.payload = data.get("payload") or {}
+        self.timestamp = datetime.fromisoformat(data["timestamp"])
+
+    def to_json(self) -> str:
+        return self._text
 
 
 def _say(message: str) -> None:
@@ -94,37 +157,34 @@ def connect(opts: CliOptions) -> ServerClient | None:
 
 
 def _record(row: dict[str, Any]) -> Any:
-    from sentient_graph.runs.records import RunRecord
-
-    record = RunRecord.from_row(row)
-    return record.as_stale() if row.get("stale") else record
+    """A run record (``RunRecord`` as JSON) as the renderers read it."""
+    return SimpleNamespace(**{"stale": False, "graph": None, "error": None, **row})
 
 
 def threads(client: ServerClient, status: str | None, as_json: bool) -> int:
     """``threads`` through the server."""
     if status == "stale":  # recorded running, but its process died (recover takes it)
-        records = [_record(r) for r in client.threads("running") if r.get("stale")]
+        rows = [r for r in client.threads("running") if r.get("stale")]
     else:
-        records = [_record(r) for r in client.threads(status)]
-    if not records and not as_json:
+        rows = client.threads(status)
+    if not rows and not as_json:
         _say("no threads" + (f" with status {status}" if status else ""))
+    elif as_json:
+        # The server sends each record as local mode prints it (every field, whole).
+        print_threads(rows, stdout_console(), as_json=True)  # type: ignore[arg-type]
     else:
-        print_threads(records, stdout_console(), as_json=as_json)
+        print_threads([_record(r) for r in rows], stdout_console(), as_json=False)
     return EXIT_OK
 
 
 def history(client: ServerClient, thread: str, limit: int | None, as_json: bool) -> int:
     """``history`` through the server."""
-    from sentient_graph.engine.timetravel import CheckpointInfo
-
-    names = {f.name for f in fields(CheckpointInfo)}
-    items = []
-    for row in client.history(thread, limit=limit):
-        data = {k: v for k, v in row.items() if k in names}
-        data["next"] = tuple(data.get("next") or ())
-        data["interrupts"] = tuple(data.get("interrupts") or ())
-        items.append(CheckpointInfo(**data))
-    print_history(items, stdout_console(), as_json=as_json)
+    rows = client.history(thread, limit=limit)
+    if as_json:
+        print_history(rows, stdout_console(), as_json=True)  # type: ignore[arg-type]
+    else:
+        items = [SimpleNamespace(**{"next": (), "source": None, **r}) for r in rows]
+        print_history(items, stdout_console(), as_json=False)  # type: ignore[arg-type]
     return EXIT_OK
 
 
@@ -158,11 +218,9 @@ def fork(
     return EXIT_OK
 
 
-def _as_events(rows: Iterable[dict[str, Any]]) -> Iterable[Any]:
-    from sentient_graph.events import Event
-
-    for row in rows:
-        yield Event.model_validate(row)
+def _as_events(texts: Iterable[str]) -> Iterable[RemoteEvent]:
+    for text in texts:
+        yield RemoteEvent(text)
 
 
 def events(
@@ -177,7 +235,7 @@ def events(
 ) -> int:
     """``events`` through the server: history, then live ones with ``follow`` (until Ctrl-C)."""
     rows = client.events(
-        thread, after=after or None, follow=follow, types=types, until_terminal=False
+        thread, after=after or None, follow=follow, types=types, until_terminal=False, raw=True
     )
     for event in _as_events(rows):
         if run_id is None or event.run_id == run_id:
@@ -220,7 +278,9 @@ def _follow(client: ServerClient, thread: str, run_id: str, *, quiet: bool, star
     live = console.is_terminal and not quiet
     try:
         with RunView(console, live=live, show_thread=False) as view:
-            for event in _as_events(client.events(thread, after=f"{run_id}:0", follow=True)):
+            for event in _as_events(
+                client.events(thread, after=f"{run_id}:0", follow=True, raw=True)
+            ):
                 if not quiet:
                     view.update(event)
     except KeyboardInterrupt:

@@ -209,7 +209,8 @@ class ServerClient:
         follow: bool = False,
         types: list[str] | None = None,
         until_terminal: bool = True,
-    ) -> Iterator[dict[str, Any]]:
+        raw: bool = False,
+    ) -> Iterator[Any]:
         """Events of a thread as dicts, over SSE.
 
         Args:
@@ -219,6 +220,8 @@ class ServerClient:
             types: Only these event types.
             until_terminal: When following, stop after a run ends (completed,
                 failed, cancelled) or is interrupted.
+            raw: Yield each event's JSON text (``Event.to_json``'s, as the server
+                sent it) instead of a dict.
         """
         params: dict[str, str] = {"follow": "true" if follow else "false"}
         if after is not None:
@@ -246,9 +249,10 @@ class ServerClient:
                 if line.startswith("data:"):
                     data.append(line[5:].lstrip())
                 elif not line and data:
-                    event = json.loads("\n".join(data))
+                    text = "\n".join(data)
                     data = []
-                    yield event
+                    event = json.loads(text)
+                    yield text if raw else event
                     if follow and until_terminal and event.get("type") in terminal:
                         return
 

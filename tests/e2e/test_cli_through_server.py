@@ -50,11 +50,21 @@ def clean_env() -> dict[str, str]:
 class Project:
     """A project directory whose store a server owns, and the CLI in it."""
 
-    def __init__(self, root: Path, cli: Cli, url: str) -> None:
+    def __init__(self, root: Path, cli: Cli, url: str, server: subprocess.Popen[str]) -> None:
         self.root = root
         self.cli = cli
         self.url = url
+        self.server = server
         self.gate = root / "gate.open"
+
+    def stop(self) -> None:
+        if self.server.poll() is None:
+            self.server.send_signal(signal.SIGTERM)
+            try:
+                self.server.wait(30)
+            except subprocess.TimeoutExpired:
+                self.server.kill()
+                self.server.wait()
 
 
 @pytest.fixture(scope="module")
@@ -82,14 +92,10 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
             time.sleep(0.05)
         url = json.loads(url_file.read_text())["url"]
         assert url == f"http://127.0.0.1:{port}"
-        yield Project(root, Cli(root, env), url)
+        project = Project(root, Cli(root, env), url, server)
+        yield project
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        Project(root, Cli(root, env), "", server).stop()
 
 
 def wait_for(bg: Background, test: Callable[[str], bool], what: str, timeout: float = 60) -> None:
@@ -300,3 +306,40 @@ def test_a_stale_server_file_falls_back_to_local_mode(tmp_path: Path) -> None:
     result = cli("threads")
     assert result.code == EXIT_OK and result.stderr.strip() == "no threads", result.stderr
     assert url_file.exists()
+
+
+@pytest.mark.parametrize(
+    "thread_id", [None, "a1", "", "  ", "a\nb", "tab\there", "nul\x00", "\x7f"]
+)
+def test_the_light_thread_id_check_is_the_engines(thread_id: str | None) -> None:
+    from sentient_graph.cli.remote import check_thread_id as light
+    from sentient_graph.engine.inputs import check_thread_id as engine
+
+    def outcome(check: Callable[[str | None], object]) -> str:
+        try:
+            return repr(check(thread_id))
+        except Exception as exc:
+            return f"{type(exc).__name__}: {exc}"
+
+    assert outcome(light) == outcome(engine)
+
+
+def test_zz_local_mode_prints_what_the_server_printed(project: Project) -> None:
+    """Last in this module: stop the server, then the same commands open the store themselves."""
+    commands = [
+        ("threads",),
+        ("threads", "--json"),
+        ("threads", "--status", "cancelled"),
+        ("history", "a1"),
+        ("history", "a1", "--json"),
+        ("events", "a1"),
+        ("events", "a1", "--json"),
+        ("events", "g1", "--type", "node_started", "--after", "3"),
+    ]
+    through = {args: project.cli(*args) for args in commands}
+    project.stop()
+    assert not (project.root / ".sentient" / "server.json").exists()
+    for args in commands:
+        local = project.cli(*args)
+        assert (local.code, local.stdout) == (through[args].code, through[args].stdout), args
+        assert local.code == EXIT_OK and local.stdout, (args, local.stderr)

@@ -40,7 +40,7 @@ def cancel(
 
     def through(client: Any) -> int:
         from sentient_graph.cli import remote
-        from sentient_graph.engine.inputs import check_thread_id
+        from sentient_graph.cli.remote import check_thread_id
 
         check_thread_id(thread)
         return remote.cancel(client, thread)

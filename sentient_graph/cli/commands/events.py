@@ -262,17 +262,21 @@ def events(
     show = _Printer(json_out)
 
     def checked() -> list[Any] | None:
-        from sentient_graph.engine.inputs import check_thread_id
-        from sentient_graph.events import EventType
+        # The rule of sentient_graph.engine.inputs, without importing LangGraph.
+        from sentient_graph.cli.remote import check_thread_id
 
         check_thread_id(thread)
+        if not type:
+            return None
+        from sentient_graph.events import EventType
+
         valid = {t.value for t in EventType}
         bad = [t for t in type or [] if t not in valid]
         if bad:
             raise InvalidInput(
                 f"unknown event type {bad[0]!r} for --type (choose from {', '.join(sorted(valid))})"
             )
-        return [EventType(t) for t in type] if type else None
+        return [EventType(t) for t in type]
 
     async def work() -> int:
         query = _Query(thread, run, after, checked())

@@ -81,7 +81,7 @@ def history(
 
     def through(client: Any) -> int:
         from sentient_graph.cli import remote
-        from sentient_graph.engine.inputs import check_thread_id
+        from sentient_graph.cli.remote import check_thread_id
 
         check_thread_id(thread)
         return remote.history(client, thread, limit, as_json)
