@@ -282,7 +282,7 @@ def _follow(client: ServerClient, thread: str, run_id: str, *, quiet: bool, star
                 client.events(thread, after=f"{run_id}:0", follow=True, raw=True)
             ):
                 if not quiet:
-                    view.update(event)
+                    view.update(event)  # type: ignore[arg-type]  # the attributes it reads
     except KeyboardInterrupt:
         with contextlib.suppress(SentientError):
             client.cancel(thread)
