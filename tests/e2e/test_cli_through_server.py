@@ -270,6 +270,16 @@ def test_errors_keep_local_codes_and_lines(project: Project) -> None:
     bad_input = cli("run", "approval", "--input", '{"nope": 1}')
     assert bad_input.code == EXIT_USAGE and bad_input.stderr.count("\n") == 1
 
+    # What the server cannot do is refused in one line, before anything is sent.
+    for args in (
+        ("run", "approval", "--replace-graph", "--thread", "p2"),
+        ("resume", "a1", "--graph", "approval"),
+    ):
+        result = cli(*args)
+        assert result.code == EXIT_USAGE, (args, result.stderr)
+        assert result.stderr.count("\n") == 1 and project.url in result.stderr
+    assert "p2" not in threads_json(project)
+
 
 def test_a_server_that_does_not_answer_is_exit_3_naming_it(project: Project) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
@@ -306,6 +316,40 @@ def test_a_stale_server_file_falls_back_to_local_mode(tmp_path: Path) -> None:
     result = cli("threads")
     assert result.code == EXIT_OK and result.stderr.strip() == "no threads", result.stderr
     assert url_file.exists()
+
+
+def test_a_server_with_a_token_takes_it_from_the_option_or_the_variable(tmp_path: Path) -> None:
+    (tmp_path / "langgraph.json").write_text(json.dumps({"graphs": {"approval": APPROVAL}}))
+    env = clean_env()
+    cli = Cli(tmp_path, env)
+    server = subprocess.Popen(
+        [cli.exe, "serve", "--port", str(free_port()), "--token", "s3cret"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    project = Project(tmp_path, cli, "", server)
+    try:
+        url_file = tmp_path / ".sentient" / "server.json"
+        deadline = time.monotonic() + 60
+        while not url_file.exists():
+            assert server.poll() is None, server.stderr.read() if server.stderr else ""
+            assert time.monotonic() < deadline, "the server did not start in 60 s"
+            time.sleep(0.05)
+        refused = cli("threads")
+        assert refused.code == EXIT_USAGE
+        assert refused.stderr.count("\n") == 1 and "SENTIENT_TOKEN" in refused.stderr
+        for args, extra in (
+            (("--token", "s3cret", "threads"), None),
+            (("threads",), {"SENTIENT_TOKEN": "s3cret"}),
+        ):
+            result = cli(*args, env=extra)
+            assert result.code == EXIT_OK, result.stderr
+            assert result.stderr.strip() == "no threads"
+    finally:
+        project.stop()
 
 
 @pytest.mark.parametrize(

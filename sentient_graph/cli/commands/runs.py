@@ -27,7 +27,7 @@ from sentient_graph.cli.exits import EXIT_FAILED, EXIT_OK
 from sentient_graph.cli.progress import RunView
 from sentient_graph.cli.render import print_json, stderr_console
 from sentient_graph.cli.runtime import execute, open_engine, options, parse_json, say
-from sentient_graph.errors import RunCancelled, RunFailed
+from sentient_graph.errors import InvalidInput, RunCancelled, RunFailed
 from sentient_graph.shell import command
 
 __all__ = ["recover", "resume", "run"]
@@ -138,6 +138,11 @@ def run(
 
         check_thread_id(thread)
         payload = parse_json(input, "--input")
+        if replace_graph:
+            raise InvalidInput(
+                f"--replace-graph is not available through the server at {client.base_url} "
+                "(stop the server to run locally)"
+            )
         # The server loads only the graphs it registered (and checks the input).
         return remote.run(client, graph, payload, thread, quiet)
 
@@ -185,7 +190,11 @@ def resume(
 
         check_thread_id(thread)
         answer = (parse_json(value, "--value"),) if value is not None else ()
-        # --graph is not sent: the server resumes a thread with the graph it registered.
+        if graph is not None:
+            raise InvalidInput(
+                f"--graph is not available through the server at {client.base_url}: it "
+                "resumes a thread with the graph it registered (stop the server to run locally)"
+            )
         return remote.resume(client, thread, answer, quiet)
 
     execute(opts, work, redis=True, remote=through)
