@@ -5,9 +5,13 @@ Layout: :mod:`~sentient_graph.cli.app` (the typer app, global options,
 group), :mod:`~sentient_graph.cli.runtime` (what commands share: checks,
 opening the engine, errors to exit codes), :mod:`~sentient_graph.cli.render`
 (tables, JSON), :mod:`~sentient_graph.cli.progress` (the live run view),
-:mod:`~sentient_graph.cli.exits` (the codes below). Each command opens the
-store, does its work and closes it: the embedded store admits one process
-at a time. Every error is one line on stderr, ``error: ...``; results go to
+:mod:`~sentient_graph.cli.exits` (the codes below),
+:mod:`~sentient_graph.cli.remote` (the commands through a running
+``sentient-graph serve``: when one runs on the store, or ``--server`` /
+``SENTIENT_SERVER`` names one, every command but ``recover``, ``serve`` and
+``memory`` talks to it, with the same output and codes). Otherwise each
+command opens the store, does its work and closes it: the embedded store
+admits one process at a time. Every error is one line on stderr, ``error: ...``; results go to
 stdout; every command we suggest is shell-quoted.
 
 Must not: know SurrealQL, the checkpointer or how events are built; it talks

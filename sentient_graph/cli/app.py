@@ -1,7 +1,7 @@
 """The ``sentient-graph`` typer app: global options, ``--version``, the commands, ``main``.
 
 Owns: the global options (``--surreal-url``, ``--redis-url``, namespace and
-database, ``--verbose``, ``--version``), the one place where commands and
+database, ``--server`` and ``--token``, ``--verbose``, ``--version``), the one place where commands and
 command groups are registered (:func:`_register`), and :func:`main`, the
 console script, which leaves with the command's exit code and quietly when
 the reader of stdout went away.
@@ -87,6 +87,22 @@ def _global_options(
         str | None,
         typer.Option("--database", envvar="SURREALDB_DATABASE", help="SurrealDB database."),
     ] = None,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            envvar="SENTIENT_SERVER",
+            help="Talk to this `sentient-graph serve` (http://HOST:PORT) instead of opening the "
+            "store; default: the server running on this store, if any.",
+            show_default=False,
+        ),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token", envvar="SENTIENT_TOKEN", help="The server's token.", show_default=False
+        ),
+    ] = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Log what the engine does (stderr).")
     ] = False,
@@ -107,6 +123,9 @@ def _global_options(
         verbose=verbose,
         surreal_url_from=_source(ctx, "surreal_url", "--surreal-url", "SURREALDB_URL"),
         redis_url_from=_source(ctx, "redis_url", "--redis-url", "REDIS_URL"),
+        server=(server or "").strip().rstrip("/") or None,
+        token=token or None,
+        server_from=_source(ctx, "server", "--server", "SENTIENT_SERVER"),
     )
     # The engine and the checkpointer read the same choice from the environment.
     if surreal_url:

@@ -57,6 +57,10 @@ class CliOptions:
         verbose: Log what the engine does, and show tracebacks of unexpected errors.
         surreal_url_from: Where ``surreal_url`` came from, as errors name it.
         redis_url_from: Where ``redis_url`` came from, as errors name it.
+        server: ``--server`` or ``SENTIENT_SERVER``: talk to this server, never
+            open the store (``None``: a server found beside the store, else local).
+        token: ``--token`` or ``SENTIENT_TOKEN``, sent to the server.
+        server_from: Where ``server`` came from, as errors name it.
     """
 
     surreal_url: str | None = None
@@ -66,6 +70,9 @@ class CliOptions:
     verbose: bool = False
     surreal_url_from: str = "SURREALDB_URL"
     redis_url_from: str = "REDIS_URL"
+    server: str | None = None
+    token: str | None = None
+    server_from: str = "SENTIENT_SERVER"
 
 
 def options(ctx: typer.Context) -> CliOptions:
@@ -192,6 +199,7 @@ def execute(
     work: Callable[[], Coroutine[Any, Any, int]],
     *,
     redis: bool,
+    remote: Callable[[Any], int] | None = None,
 ) -> NoReturn:
     """Check the settings, run one command's coroutine, exit with its code.
 
@@ -200,13 +208,26 @@ def execute(
         work: The command; returns its exit code or raises.
         redis: The command publishes or follows events, so ``REDIS_URL`` must
             be well-formed (a command that does not need Redis ignores it).
+        remote: The command through a server (:mod:`sentient_graph.cli.remote`
+            chooses it), given its client; returns the exit code or raises as
+            ``work`` does. ``None``: the command always runs locally.
     """
     try:
         env = os.environ
         check_surreal_url(opts.surreal_url or env.get("SURREALDB_URL"), opts.surreal_url_from)
         if redis:
             check_redis_url(opts.redis_url or env.get("REDIS_URL"), opts.redis_url_from)
-        code = asyncio.run(work())
+        client = None
+        if remote is not None:
+            from sentient_graph.cli.remote import connect
+
+            client = connect(opts)
+        if client is not None:
+            # No event loop: Ctrl-C interrupts a blocking read at once.
+            with client:
+                code = remote(client)  # type: ignore[misc]
+        else:
+            code = asyncio.run(work())
     except typer.Exit:
         raise
     except KeyboardInterrupt:

@@ -15,7 +15,29 @@ importing it configures nothing.
 
 from __future__ import annotations
 
-from sentient_graph.server.app import DEFAULT_MAX_BODY, ServerConfig, create_app
-from sentient_graph.server.graphs import GraphCatalog, GraphNotRegistered
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sentient_graph.server.app import DEFAULT_MAX_BODY, ServerConfig, create_app
+    from sentient_graph.server.graphs import GraphCatalog, GraphNotRegistered
 
 __all__ = ["DEFAULT_MAX_BODY", "GraphCatalog", "GraphNotRegistered", "ServerConfig", "create_app"]
+
+_HOME = {
+    "DEFAULT_MAX_BODY": "app",
+    "ServerConfig": "app",
+    "create_app": "app",
+    "GraphCatalog": "graphs",
+    "GraphNotRegistered": "graphs",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: a client (``server.client``, the CLI through a server) needs httpx
+    # only, not the engine and LangGraph that the app imports.
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"{__name__}.{home}"), name)

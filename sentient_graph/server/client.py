@@ -11,6 +11,7 @@ httpx only).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterator
@@ -70,13 +71,38 @@ class ServerClient:
         base_url: The server, e.g. ``http://127.0.0.1:8321``.
         token: Sent as ``Authorization: Bearer`` (default ``SENTIENT_TOKEN``).
         timeout: Seconds for each request (streams wait without limit between events).
+        named_by: Where the URL came from (``--server``, ``SENTIENT_SERVER``, a
+            ``server.json`` path), named by the error when the server does not answer.
     """
 
-    def __init__(self, base_url: str, token: str | None = None, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        *,
+        timeout: float = 30.0,
+        named_by: str = "SENTIENT_SERVER",
+    ) -> None:
         token = token if token is not None else os.environ.get("SENTIENT_TOKEN")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.base_url = base_url.rstrip("/")
+        self.named_by = named_by
         self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
+
+    def _unreachable(self, exc: Exception) -> StoreUnavailable:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return StoreUnavailable(
+            f"no server answers at {self.base_url} (from {self.named_by}): {detail} "
+            f"(start `sentient-graph serve`, or point {self.named_by} at a running one)"
+        )
+
+    def probe(self, timeout: float = 5.0) -> None:
+        """Check that something answers HTTP at the URL (any status counts).
+
+        Raises:
+            httpx.TransportError: nothing listens there, or it does not answer in time.
+        """
+        self._http.get("/health", timeout=timeout)
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -97,9 +123,7 @@ class ServerClient:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
-            raise StoreUnavailable(
-                f"no server answers at {self.base_url}: {exc} (start `sentient-graph serve`, or unset SENTIENT_SERVER)"
-            ) from None
+            raise self._unreachable(exc) from None
         if response.is_success:
             return response.json()
         raise _error_of(response)
@@ -159,9 +183,13 @@ class ServerClient:
         checkpoint_id: str,
         values: dict[str, Any] | None = None,
         new_thread_id: str | None = None,
+        *,
+        as_node: str | None = None,
     ) -> dict[str, Any]:
         """``POST /threads/{id}/fork``: ``{thread_id, ...}`` of the new thread."""
         body = {"checkpoint_id": checkpoint_id, "values": values, "new_thread_id": new_thread_id}
+        if as_node is not None:
+            body["as_node"] = as_node
         return dict(self._call("POST", f"/threads/{thread_id}/fork", json=body))
 
     def graphs(self) -> list[dict[str, Any]]:
@@ -181,7 +209,8 @@ class ServerClient:
         follow: bool = False,
         types: list[str] | None = None,
         until_terminal: bool = True,
-    ) -> Iterator[dict[str, Any]]:
+        raw: bool = False,
+    ) -> Iterator[Any]:
         """Events of a thread as dicts, over SSE.
 
         Args:
@@ -191,6 +220,8 @@ class ServerClient:
             types: Only these event types.
             until_terminal: When following, stop after a run ends (completed,
                 failed, cancelled) or is interrupted.
+            raw: Yield each event's JSON text (``Event.to_json``'s, as the server
+                sent it) instead of a dict.
         """
         params: dict[str, str] = {"follow": "true" if follow else "false"}
         if after is not None:
@@ -198,25 +229,43 @@ class ServerClient:
         if types:
             params["types"] = ",".join(types)
         terminal = {"run_completed", "run_failed", "run_cancelled", "interrupted"}
-        with self._http.stream(
-            "GET",
-            f"/threads/{thread_id}/events",
-            params=params,
-            timeout=httpx.Timeout(30.0, read=None),
-        ) as response:
+        try:
+            stream = self._http.stream(
+                "GET",
+                f"/threads/{thread_id}/events",
+                params=params,
+                timeout=httpx.Timeout(30.0, read=None),
+            )
+            response = stream.__enter__()
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
+        with contextlib.ExitStack() as leave:
+            leave.push(stream)
             if not response.is_success:
                 response.read()
                 raise _error_of(response)
             data: list[str] = []
-            for line in response.iter_lines():
+            for line in _lines(response):
                 if line.startswith("data:"):
                     data.append(line[5:].lstrip())
                 elif not line and data:
-                    event = json.loads("\n".join(data))
+                    text = "\n".join(data)
                     data = []
-                    yield event
+                    event = json.loads(text)
+                    yield text if raw else event
                     if follow and until_terminal and event.get("type") in terminal:
                         return
+
+
+def _lines(response: httpx.Response) -> Iterator[str]:
+    """The lines of a stream; a server that goes away mid-stream is ``StoreUnavailable``."""
+    try:
+        yield from response.iter_lines()
+    except httpx.HTTPError as exc:
+        raise StoreUnavailable(
+            f"the server at {response.request.url.copy_with(path='/', query=None)} "
+            f"stopped answering: {str(exc) or type(exc).__name__} (is it still running?)"
+        ) from None
 
 
 def _error_of(response: httpx.Response) -> SentientError:
@@ -225,4 +274,6 @@ def _error_of(response: httpx.Response) -> SentientError:
         code, message = str(error["code"]), str(error["message"])
     except (ValueError, KeyError, TypeError):
         code, message = "http_error", f"HTTP {response.status_code} from the server"
+    if code == "unauthorized":
+        message = f"{message.split(' (')[0]} (set SENTIENT_TOKEN or --token to the server's token)"
     return _BY_CODE.get(code, ServerError)(message)

@@ -6,7 +6,7 @@ Needs no Redis.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -38,4 +38,11 @@ def cancel(
             say(f"cancelled thread {thread!r}")
         return EXIT_OK
 
-    execute(opts, work, redis=False)
+    def through(client: Any) -> int:
+        from sentient_graph.cli import remote
+        from sentient_graph.cli.remote import check_thread_id
+
+        check_thread_id(thread)
+        return remote.cancel(client, thread)
+
+    execute(opts, work, redis=False, remote=through)

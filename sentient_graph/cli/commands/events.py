@@ -19,6 +19,10 @@ Where they come from:
   SurrealDB server otherwise; impossible on an embedded store without Redis
   (exit 2, naming ``REDIS_URL``).
 
+* **A running server** (:mod:`sentient_graph.cli.remote` finds it): its
+  event stream (SSE), history then live with ``--follow``, from any
+  terminal, no Redis needed.
+
 Must not: keep an embedded store open while following, or publish anything.
 """
 
@@ -257,20 +261,40 @@ def events(
     _ensure_logging()
     show = _Printer(json_out)
 
-    async def work() -> int:
-        from sentient_graph.engine.inputs import check_thread_id
-        from sentient_graph.events import EventType
+    def checked() -> list[Any] | None:
+        # The rule of sentient_graph.engine.inputs, without importing LangGraph.
+        from sentient_graph.cli.remote import check_thread_id
 
         check_thread_id(thread)
+        if not type:
+            return None
+        from sentient_graph.events import EventType
+
         valid = {t.value for t in EventType}
         bad = [t for t in type or [] if t not in valid]
         if bad:
             raise InvalidInput(
                 f"unknown event type {bad[0]!r} for --type (choose from {', '.join(sorted(valid))})"
             )
-        types = [EventType(t) for t in type] if type else None
-        query = _Query(thread, run, after, types)
+        return [EventType(t) for t in type]
+
+    async def work() -> int:
+        query = _Query(thread, run, after, checked())
         return await _tail(opts, query, follow=follow, prefix=prefix, show=show)
 
+    def through(client: Any) -> int:
+        from sentient_graph.cli import remote
+
+        types = checked()
+        return remote.events(
+            client,
+            thread,
+            run_id=run,
+            after=after,
+            types=[t.value for t in types] if types else None,
+            follow=follow,
+            show=show,
+        )
+
     # Redis is checked where it is needed: the store may answer alone.
-    execute(opts, work, redis=False)
+    execute(opts, work, redis=False, remote=through)

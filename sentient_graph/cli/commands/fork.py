@@ -7,7 +7,7 @@ stdout, the command that runs it on stderr, shell-quoted).
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -61,4 +61,13 @@ def fork(
         say(f"forked {thread}@{checkpoint} -> {new_id}; run it with `{command('resume', new_id)}`")
         return EXIT_OK
 
-    execute(opts, work, redis=False)
+    def through(client: Any) -> int:
+        from sentient_graph.cli import remote
+        from sentient_graph.cli.remote import check_thread_id
+
+        check_thread_id(thread)
+        check_thread_id(new_thread)
+        update = parse_json(values, "--values") if values is not None else None
+        return remote.fork(client, thread, checkpoint, update, as_node, new_thread)
+
+    execute(opts, work, redis=False, remote=through)

@@ -5,6 +5,10 @@ opens (so bad input writes nothing), starting or resuming runs on the engine,
 showing their progress and printing each final state as JSON, with the
 next command to type, shell-quoted.
 
+Through a server (:mod:`sentient_graph.cli.remote`), ``run`` and ``resume``
+check their arguments the same way and show the same progress; ``recover``
+stays local (a server recovers its store when it starts).
+
 Must not: know how a run is driven or recorded (the engine does).
 """
 
@@ -23,7 +27,7 @@ from sentient_graph.cli.exits import EXIT_FAILED, EXIT_OK
 from sentient_graph.cli.progress import RunView
 from sentient_graph.cli.render import print_json, stderr_console
 from sentient_graph.cli.runtime import execute, open_engine, options, parse_json, say
-from sentient_graph.errors import RunCancelled, RunFailed
+from sentient_graph.errors import InvalidInput, RunCancelled, RunFailed
 from sentient_graph.shell import command
 
 __all__ = ["recover", "resume", "run"]
@@ -128,7 +132,21 @@ def run(
             say(f"thread {handle.thread_id} (run {handle.run_id}, graph {loaded.name})")
             return await follow([handle], quiet=quiet)
 
-    execute(opts, work, redis=True)
+    def through(client: Any) -> int:
+        from sentient_graph.cli import remote
+        from sentient_graph.cli.remote import check_thread_id
+
+        check_thread_id(thread)
+        payload = parse_json(input, "--input")
+        if replace_graph:
+            raise InvalidInput(
+                f"--replace-graph is not available through the server at {client.base_url} "
+                "(stop the server to run locally)"
+            )
+        # The server loads only the graphs it registered (and checks the input).
+        return remote.run(client, graph, payload, thread, quiet)
+
+    execute(opts, work, redis=True, remote=through)
 
 
 def resume(
@@ -166,7 +184,20 @@ def resume(
             say(f"thread {handle.thread_id} (run {handle.run_id}, resumed)")
             return await follow([handle], quiet=quiet)
 
-    execute(opts, work, redis=True)
+    def through(client: Any) -> int:
+        from sentient_graph.cli import remote
+        from sentient_graph.cli.remote import check_thread_id
+
+        check_thread_id(thread)
+        answer = (parse_json(value, "--value"),) if value is not None else ()
+        if graph is not None:
+            raise InvalidInput(
+                f"--graph is not available through the server at {client.base_url}: it "
+                "resumes a thread with the graph it registered (stop the server to run locally)"
+            )
+        return remote.resume(client, thread, answer, quiet)
+
+    execute(opts, work, redis=True, remote=through)
 
 
 def recover(ctx: typer.Context, quiet: Quiet = False) -> None:

@@ -5,7 +5,7 @@ Owns: the commands' arguments; :mod:`sentient_graph.cli.render` prints.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -49,7 +49,14 @@ def threads(
             print_threads(records, stdout_console(), as_json=as_json)
         return EXIT_OK
 
-    execute(opts, work, redis=False)
+    def through(client: Any) -> int:
+        from sentient_graph.cli import remote
+
+        if status is not None and status not in STATUSES:
+            raise InvalidInput(f"unknown status {status!r} (use one of: {', '.join(STATUSES)})")
+        return remote.threads(client, status, as_json)
+
+    execute(opts, work, redis=False, remote=through)
 
 
 def history(
@@ -72,4 +79,11 @@ def history(
         print_history(items, stdout_console(), as_json=as_json)
         return EXIT_OK
 
-    execute(opts, work, redis=False)
+    def through(client: Any) -> int:
+        from sentient_graph.cli import remote
+        from sentient_graph.cli.remote import check_thread_id
+
+        check_thread_id(thread)
+        return remote.history(client, thread, limit, as_json)
+
+    execute(opts, work, redis=False, remote=through)
