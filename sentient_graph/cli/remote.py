@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import sys
 import time
 from collections.abc import Iterable
@@ -53,7 +52,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "cancel",
-    "check_thread_id",
     "connect",
     "events",
     "fork",
@@ -65,33 +63,6 @@ __all__ = [
 
 #: How long the check that a discovered server still listens may take.
 _PROBE_SECONDS = 5.0
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def check_thread_id(thread_id: str | None) -> str | None:
-    """:func:`sentient_graph.engine.inputs.check_thread_id`, without importing LangGraph.
-
-    The same rule and the same messages (a test holds the two together).
-
-    Raises:
-        InvalidInput: the id is empty, only whitespace, or holds a control character.
-    """
-    from sentient_graph.errors import InvalidInput
-
-    if thread_id is None:
-        return None
-    if not thread_id.strip():
-        raise InvalidInput(
-            f"thread id {thread_id!r} is empty; give a name, or leave it out for a new thread"
-        )
-    if _CONTROL.search(thread_id):
-        raise InvalidInput(
-            f"thread id {thread_id!r} holds a control character (newline, tab, NUL); "
-            "use printable characters"
-        )
-    return thread_id
 
 
 class _Type(str):

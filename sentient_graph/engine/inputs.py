@@ -12,7 +12,6 @@ is let through).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,43 +20,10 @@ from langgraph.types import Command
 
 from sentient_graph.errors import InvalidInput
 
+# The thread id rule lives with the ids (the CLI's server client reads it without LangGraph).
+from sentient_graph.ids import check_thread_id
+
 __all__ = ["check_input", "check_thread_id"]
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def check_thread_id(thread_id: str | None) -> str | None:
-    """Refuse a thread id that names no thread; ``None`` means "a new one".
-
-    An empty or whitespace-only id would otherwise be replaced by a random one
-    (or stored as a thread nobody can type); a control character (a newline,
-    a NUL) breaks every one-line message and table that shows the id.
-
-    Args:
-        thread_id: The id given by the caller, or ``None``.
-
-    Returns:
-        ``thread_id`` unchanged.
-
-    Raises:
-        InvalidInput: the id is empty, only whitespace, or holds a control character.
-    """
-    if thread_id is None:
-        return None
-    if not isinstance(thread_id, str):
-        raise InvalidInput(
-            f"a thread id is a string, not {type(thread_id).__name__} (got {thread_id!r})"
-        )
-    if not thread_id.strip():
-        raise InvalidInput(
-            f"thread id {thread_id!r} is empty; give a name, or leave it out for a new thread"
-        )
-    if _CONTROL.search(thread_id):
-        raise InvalidInput(
-            f"thread id {thread_id!r} holds a control character (newline, tab, NUL); "
-            "use printable characters"
-        )
-    return thread_id
 
 
 def _describe(value: Any) -> str:

@@ -7,12 +7,17 @@ and the run statuses. Pure data: no I/O, no SurrealQL.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
+from sentient_graph import ids
+
 __all__ = ["RESUMABLE", "RunInput", "RunRecord", "RunStatus", "new_run_id", "new_thread_id"]
+
+# Fresh ids are made in sentient_graph.ids; named here too, where run records are.
+new_run_id = ids.new_run_id
+new_thread_id = ids.new_thread_id
 
 RunStatus = Literal["pending", "running", "completed", "failed", "interrupted", "cancelled", "lost"]
 #: Statuses a run can be resumed from (``running`` only when its owner is dead).
@@ -117,14 +122,3 @@ class RunRecord:
 _STORED = frozenset(f.name for f in fields(RunRecord)) - {"stale"}
 #: The stored fields a listing reads (never the input, which may be large).
 RECORD_FIELDS = ", ".join(sorted(_STORED))
-
-
-def new_run_id() -> str:
-    """A fresh run id (random, drawn from the OS, never from the ``uuid`` module:
-    LangGraph's tests patch ``uuid.uuid4`` and expect nobody else to draw)."""
-    return os.urandom(16).hex()
-
-
-def new_thread_id() -> str:
-    """A fresh thread id for a run started without one."""
-    return os.urandom(6).hex()

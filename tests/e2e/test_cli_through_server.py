@@ -352,22 +352,6 @@ def test_a_server_with_a_token_takes_it_from_the_option_or_the_variable(tmp_path
         project.stop()
 
 
-@pytest.mark.parametrize(
-    "thread_id", [None, "a1", "", "  ", "a\nb", "tab\there", "nul\x00", "\x7f"]
-)
-def test_the_light_thread_id_check_is_the_engines(thread_id: str | None) -> None:
-    from sentient_graph.cli.remote import check_thread_id as light
-    from sentient_graph.engine.inputs import check_thread_id as engine
-
-    def outcome(check: Callable[[str | None], object]) -> str:
-        try:
-            return repr(check(thread_id))
-        except Exception as exc:
-            return f"{type(exc).__name__}: {exc}"
-
-    assert outcome(light) == outcome(engine)
-
-
 def test_zz_local_mode_prints_what_the_server_printed(project: Project) -> None:
     """Last in this module: stop the server, then the same commands open the store themselves."""
     commands = [

@@ -263,7 +263,7 @@ def events(
 
     def checked() -> list[Any] | None:
         # The rule of sentient_graph.engine.inputs, without importing LangGraph.
-        from sentient_graph.cli.remote import check_thread_id
+        from sentient_graph.ids import check_thread_id
 
         check_thread_id(thread)
         if not type:

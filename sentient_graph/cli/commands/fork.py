@@ -47,7 +47,7 @@ def fork(
     opts = options(ctx)
 
     async def work() -> int:
-        from sentient_graph.engine.inputs import check_thread_id
+        from sentient_graph.ids import check_thread_id
 
         check_thread_id(thread)
         check_thread_id(new_thread)
@@ -63,7 +63,7 @@ def fork(
 
     def through(client: Any) -> int:
         from sentient_graph.cli import remote
-        from sentient_graph.cli.remote import check_thread_id
+        from sentient_graph.ids import check_thread_id
 
         check_thread_id(thread)
         check_thread_id(new_thread)

@@ -134,7 +134,7 @@ def run(
 
     def through(client: Any) -> int:
         from sentient_graph.cli import remote
-        from sentient_graph.cli.remote import check_thread_id
+        from sentient_graph.ids import check_thread_id
 
         check_thread_id(thread)
         payload = parse_json(input, "--input")
@@ -174,7 +174,7 @@ def resume(
     opts = options(ctx)
 
     async def work() -> int:
-        from sentient_graph.engine.inputs import check_thread_id
+        from sentient_graph.ids import check_thread_id
 
         check_thread_id(thread)
         # No --value is not an answer of None: only pass one when given.
@@ -186,7 +186,7 @@ def resume(
 
     def through(client: Any) -> int:
         from sentient_graph.cli import remote
-        from sentient_graph.cli.remote import check_thread_id
+        from sentient_graph.ids import check_thread_id
 
         check_thread_id(thread)
         answer = (parse_json(value, "--value"),) if value is not None else ()

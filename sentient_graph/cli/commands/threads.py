@@ -71,7 +71,7 @@ def history(
     opts = options(ctx)
 
     async def work() -> int:
-        from sentient_graph.engine.inputs import check_thread_id
+        from sentient_graph.ids import check_thread_id
 
         check_thread_id(thread)
         async with open_engine(opts, redis=False) as engine:
@@ -81,7 +81,7 @@ def history(
 
     def through(client: Any) -> int:
         from sentient_graph.cli import remote
-        from sentient_graph.cli.remote import check_thread_id
+        from sentient_graph.ids import check_thread_id
 
         check_thread_id(thread)
         return remote.history(client, thread, limit, as_json)
