@@ -9,6 +9,9 @@ public methods are written out in ``methods.py``.
 
 Must not: do I/O, hold SurrealQL (``queries.py``), or know row positions
 (``rows.py``).
+
+A little over 500 lines: every operation of both savers is here once, which is
+what keeps the sync and async savers from being two hand-kept copies.
 """
 
 from __future__ import annotations

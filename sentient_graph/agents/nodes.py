@@ -36,6 +36,9 @@ Example:
     ...     return {"notes": ["..."]}
     >>> # add_agent(builder, researcher)  # == builder.add_node("researcher", researcher,
     >>> #                                 #        retry_policy=researcher.retry_policy)
+
+A little over 500 lines: the decorator, its slots and its attempt wrapper are one
+mechanism; :func:`progress` and the retry announcement write to the same stream.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ Owns each ``BaseStore`` operation as a generator that yields what it needs - a
 :class:`~sentient_graph.store.queries.EmbedTexts` to embed - and is sent back
 the answer; the validation of operations; rows turned into ``Item``s. Does no
 I/O: ``SurrealStore`` and ``AsyncSurrealStore`` only drive these generators.
-Every statement it sends is in ``queries``.
+Every statement it sends is in ``queries``. A little over 500 lines for the
+same reason as the checkpointer's core: each operation once, for both stores.
 
 Storage layout (array record ids; a namespace is its labels joined with ``.``,
 which no label may contain, so two namespaces never share a text)::
