@@ -287,7 +287,17 @@ def fork_context() -> Any:
 
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["sentient_graph", "sentient_graph.runner", "langgraph.graph"])
+    # Start the server and let it finish its imports before the stores' threads fork from
+    # it together: a fresh checkout's first campaign once lost a child's exit status
+    # (multiprocessing's 255) while the server was still starting.
+    warm = ctx.Process(target=_warm_up, daemon=True)
+    warm.start()
+    warm.join()
     return ctx
+
+
+def _warm_up() -> None:
+    """A forkserver child that does nothing (see :func:`fork_context`)."""
 
 
 # ---------------------------------------------------------------------------
