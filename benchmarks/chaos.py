@@ -89,7 +89,7 @@ def expected_state() -> dict[str, Any]:
 
 GRAPH_REF = f"{os.path.abspath(__file__)}:graph"
 
-#: Generous: a CLI start imports LangGraph and opens the store (1-2 s on 2 loaded cores).
+#: Generous: a CLI start imports LangGraph and opens the store, slowly on a loaded machine.
 PROCESS_TIMEOUT = 180.0
 
 #: A thread that is still not done after this many processes is reported as stuck.
@@ -229,7 +229,7 @@ def _child(kind: str, url: str, thread: str, conn: Any) -> None:
 
 
 class ForkProc(Proc):
-    """A child of a forkserver that imported the engine once: a start costs ~50 ms, not ~1 s."""
+    """A child of a forkserver that imported the engine once: no import at each start."""
 
     def __init__(self, ctx: Any, kind: str, url: str, thread: str) -> None:
         self.kind = kind

@@ -32,6 +32,7 @@ from checkpointers.surrealdb.base import MIGRATIONS, BaseSurrealSaver, explain_q
 from checkpointers.surrealdb.methods import SaverMethods
 from checkpointers.surrealdb.queries import SCHEMA, Steps
 from sentient_graph.surreal.connection import QueryFailed, SyncConnection, connect_sync, wrap_sync
+from sentient_graph.surreal.steps import drive
 
 __all__ = ["MIGRATIONS", "SCHEMA", "AsyncSurrealSaver", "BaseSurrealSaver", "SurrealSaver"]
 
@@ -79,16 +80,13 @@ class SurrealSaver(SaverMethods):
 
     def _run(self, steps: Steps[R]) -> R:
         """Drive one operation from ``base``: send each query, feed back its results."""
+        return drive(steps, self._answer)
+
+    def _answer(self, query: Any) -> list[Any]:
         try:
-            query = next(steps)
-            while True:
-                try:
-                    results = self.conn.query(query.sql, query.vars)
-                except QueryFailed as exc:
-                    raise explain_query_error(exc) from None
-                query = steps.send(results)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+            return self.conn.query(query.sql, query.vars)
+        except QueryFailed as exc:
+            raise explain_query_error(exc) from None
 
     async def _arun(self, steps: Steps[R]) -> R:
         """The async methods: the blocking driver in a worker thread."""

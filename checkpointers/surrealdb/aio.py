@@ -22,6 +22,7 @@ from checkpointers.surrealdb.base import explain_query_error
 from checkpointers.surrealdb.methods import SaverMethods
 from checkpointers.surrealdb.queries import PreparedQuery, Steps, WriteBatch
 from sentient_graph.surreal.connection import AsyncConnection, QueryFailed, connect, wrap_async
+from sentient_graph.surreal.steps import adrive
 
 __all__ = ["AsyncSurrealSaver"]
 
@@ -118,18 +119,14 @@ class AsyncSurrealSaver(SaverMethods):
         """Drive one operation from ``base``: send each query, feed back its results."""
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
-        try:
-            query = next(steps)
-            while True:
-                if isinstance(query, WriteBatch):
-                    results = await self._commit(query)
-                else:
-                    # Reads see every write issued before them.
-                    await self.drain()
-                    results = await self._query(query)
-                query = steps.send(results)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+        return await adrive(steps, self._answer)
+
+    async def _answer(self, query: PreparedQuery | WriteBatch) -> list[Any]:
+        if isinstance(query, WriteBatch):
+            return await self._commit(query)
+        # Reads see every write issued before them.
+        await self.drain()
+        return await self._query(query)
 
     async def _query(self, query: PreparedQuery | WriteBatch) -> list[Any]:
         try:

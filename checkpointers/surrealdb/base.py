@@ -70,8 +70,9 @@ from checkpointers.surrealdb.rows import (
     walk_delta_history,
     write_rows,
 )
-from sentient_graph.errors import SerializationFailed, StoreUnavailable
+from sentient_graph.errors import SerializationFailed
 from sentient_graph.surreal.migrations import migration_steps
+from sentient_graph.surreal.steps import explain_missing_schema
 
 __all__ = [
     "MIGRATIONS",
@@ -85,12 +86,7 @@ __all__ = [
 
 def explain_query_error(exc: Exception) -> Exception:
     """Name the fix for the errors users cause (schema not set up), pass others through."""
-    message = str(exc)
-    if "does not exist" in message and "checkpoint" in message:
-        return StoreUnavailable(
-            f"{message}: the checkpointer schema is missing - call saver.setup() once first"
-        )
-    return exc
+    return explain_missing_schema(exc, "checkpoint", "saver.setup()")
 
 
 def _str_version(version: Any) -> str:

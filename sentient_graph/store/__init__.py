@@ -37,7 +37,6 @@ from typing import Any, TypeVar
 import structlog
 from langgraph.store.base import BaseStore, IndexConfig, Op, Result, TTLConfig
 
-from sentient_graph.db import QueryFailed, SyncConnection, connect_sync, wrap_sync
 from sentient_graph.store.aio import AsyncSurrealStore
 from sentient_graph.store.base import (
     APPROXIMATE_FROM,
@@ -50,6 +49,8 @@ from sentient_graph.store.base import (
     explain_query_error,
 )
 from sentient_graph.store.embeddings import DEFAULT_DIMS, HashingEmbeddings, default_index
+from sentient_graph.surreal.connection import QueryFailed, SyncConnection, connect_sync, wrap_sync
+from sentient_graph.surreal.steps import drive
 
 __all__ = [
     "DEFAULT_DIMS",
@@ -185,19 +186,15 @@ class SurrealStore(BaseSurrealStore, BaseStore):
 
     def _run(self, steps: Steps[R]) -> R:
         """Drive one operation from ``base``: run each query, embed each text batch."""
+        return drive(steps, self._answer)
+
+    def _answer(self, request: Any) -> Any:
+        if isinstance(request, EmbedTexts):
+            return self._embed(request)
         try:
-            request = next(steps)
-            while True:
-                if isinstance(request, EmbedTexts):
-                    answer: Any = self._embed(request)
-                else:
-                    try:
-                        answer = self.conn.query(request.sql, request.vars)
-                    except QueryFailed as exc:
-                        raise explain_query_error(exc) from None
-                request = steps.send(answer)
-        except StopIteration as finished:
-            return finished.value  # type: ignore[no-any-return]
+            return self.conn.query(request.sql, request.vars)
+        except QueryFailed as exc:
+            raise explain_query_error(exc) from None
 
     def _embed(self, request: EmbedTexts) -> list[list[float]]:
         assert self.embeddings is not None

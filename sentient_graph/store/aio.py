@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 import structlog
 from langgraph.store.base import BaseStore, IndexConfig, Op, Result, TTLConfig
 
-from sentient_graph.db import AsyncConnection, QueryFailed, connect, wrap_async
 from sentient_graph.store.base import (
     APPROXIMATE_FROM,
     BaseSurrealStore,
@@ -27,6 +26,8 @@ from sentient_graph.store.base import (
     _utcnow,
     explain_query_error,
 )
+from sentient_graph.surreal.connection import AsyncConnection, QueryFailed, connect, wrap_async
+from sentient_graph.surreal.steps import adrive
 
 __all__ = ["AsyncSurrealStore"]
 
@@ -166,19 +167,15 @@ class AsyncSurrealStore(BaseSurrealStore, BaseStore):
         """Drive one operation from ``base``: await each query, embed each text batch."""
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
+        return await adrive(steps, self._answer)
+
+    async def _answer(self, request: Any) -> Any:
+        if isinstance(request, EmbedTexts):
+            return await self._embed(request)
         try:
-            request = next(steps)
-            while True:
-                if isinstance(request, EmbedTexts):
-                    answer: Any = await self._embed(request)
-                else:
-                    try:
-                        answer = await self.conn.query(request.sql, request.vars)
-                    except QueryFailed as exc:
-                        raise explain_query_error(exc) from None
-                request = steps.send(answer)
-        except StopIteration as finished:
-            return finished.value  # type: ignore[no-any-return]
+            return await self.conn.query(request.sql, request.vars)
+        except QueryFailed as exc:
+            raise explain_query_error(exc) from None
 
     async def _embed(self, request: EmbedTexts) -> list[list[float]]:
         assert self.embeddings is not None

@@ -16,7 +16,8 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sentient_graph.errors import ConfigError, StoreUnavailable
+from sentient_graph.errors import ConfigError
+from sentient_graph.surreal.steps import explain_missing_schema
 
 __all__ = [
     "LIVE_CONDITION",
@@ -185,9 +186,4 @@ def prefix_vars(prefix: str) -> dict[str, Any]:
 
 def explain_query_error(exc: Exception) -> Exception:
     """Name the fix for the errors users cause (schema not set up), pass others through."""
-    message = str(exc)
-    if "does not exist" in message and "store_" in message:
-        return StoreUnavailable(
-            f"{message}: the store's schema is missing - call store.setup() once first"
-        )
-    return exc
+    return explain_missing_schema(exc, "store_", "store.setup()")

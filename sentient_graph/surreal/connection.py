@@ -214,14 +214,8 @@ def _raise_unless_retryable(exc: Exception, attempt: int, url: str) -> None:
         raise StoreUnavailable(f"SurrealDB at {describe_url(url)}: {exc}") from exc
 
 
-class AsyncConnection:
-    """An open SurrealDB connection for async code; close with :meth:`aclose`.
-
-    On the embedded engine, queries run on the caller's thread when the
-    connection is free (an embedded query is a function call: a hop to another
-    thread would cost more than most queries) and on a worker thread when it
-    is busy, so the event loop never waits on the lock.
-    """
+class _Handle:
+    """What both connection classes are: a holder of the shared SDK connection."""
 
     def __init__(self, shared: _Shared) -> None:
         self._shared = shared
@@ -240,6 +234,16 @@ class AsyncConnection:
     def sdk(self) -> Any:
         """The underlying ``surrealdb`` SDK connection."""
         return self._shared.sdk
+
+
+class AsyncConnection(_Handle):
+    """An open SurrealDB connection for async code; close with :meth:`aclose`.
+
+    On the embedded engine, queries run on the caller's thread when the
+    connection is free (an embedded query is a function call: a hop to another
+    thread would cost more than most queries) and on a worker thread when it
+    is busy, so the event loop never waits on the lock.
+    """
 
     async def _once(self, sql: str, vars: dict[str, Any]) -> dict[str, Any]:
         shared = self._shared
@@ -309,24 +313,8 @@ class AsyncConnection:
         await self.aclose()
 
 
-class SyncConnection:
+class SyncConnection(_Handle):
     """An open SurrealDB connection for blocking code; close with :meth:`close`."""
-
-    def __init__(self, shared: _Shared) -> None:
-        self._shared = shared
-        self._closed = False
-
-    @property
-    def settings(self) -> SurrealSettings:
-        return self._shared.settings
-
-    @property
-    def url(self) -> str:
-        return self._shared.settings.url
-
-    @property
-    def sdk(self) -> Any:
-        return self._shared.sdk
 
     def query(self, sql: str, vars: Mapping[str, Any] | None = None) -> list[Any]:
         """Run SurrealQL; return one result per statement; retry retryable conflicts."""

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sentient_graph.surreal.connection import AsyncConnection, SyncConnection
+from sentient_graph.surreal.steps import adrive, drive
 
 __all__ = [
     "MIGRATION_TABLE",
@@ -142,21 +143,9 @@ async def migrate(conn: AsyncConnection, migrations: Migrations) -> int:
     Returns:
         The component's version afterwards.
     """
-    steps = migration_steps(migrations)
-    try:
-        sql, params = next(steps)
-        while True:
-            sql, params = steps.send(await conn.query(sql, params))
-    except StopIteration as done:
-        return int(done.value)
+    return await adrive(migration_steps(migrations), lambda query: conn.query(*query))
 
 
 def migrate_sync(conn: SyncConnection, migrations: Migrations) -> int:
     """Blocking twin of :func:`migrate`."""
-    steps = migration_steps(migrations)
-    try:
-        sql, params = next(steps)
-        while True:
-            sql, params = steps.send(conn.query(sql, params))
-    except StopIteration as done:
-        return int(done.value)
+    return drive(migration_steps(migrations), lambda query: conn.query(*query))

@@ -24,6 +24,7 @@ import pytest
 
 from sentient_graph.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_STORE, EXIT_USAGE
 from tests.e2e.conftest import APPROVAL, Background, Cli
+from tests.integration.server.conftest import wait_for_url_file
 
 pytestmark = pytest.mark.slow
 
@@ -85,12 +86,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     )
     url_file = root / ".sentient" / "server.json"
     try:
-        deadline = time.monotonic() + 60
-        while not url_file.exists():
-            assert server.poll() is None, server.stderr.read() if server.stderr else ""
-            assert time.monotonic() < deadline, "the server did not start in 60 s"
-            time.sleep(0.05)
-        url = json.loads(url_file.read_text())["url"]
+        url = wait_for_url_file(server, url_file)["url"]
         assert url == f"http://127.0.0.1:{port}"
         project = Project(root, Cli(root, env), url, server)
         yield project
@@ -333,11 +329,7 @@ def test_a_server_with_a_token_takes_it_from_the_option_or_the_variable(tmp_path
     project = Project(tmp_path, cli, "", server)
     try:
         url_file = tmp_path / ".sentient" / "server.json"
-        deadline = time.monotonic() + 60
-        while not url_file.exists():
-            assert server.poll() is None, server.stderr.read() if server.stderr else ""
-            assert time.monotonic() < deadline, "the server did not start in 60 s"
-            time.sleep(0.05)
+        wait_for_url_file(server, url_file)
         refused = cli("threads")
         assert refused.code == EXIT_USAGE
         assert refused.stderr.count("\n") == 1 and "SENTIENT_TOKEN" in refused.stderr

@@ -10,19 +10,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from sentient_graph.server import ServerConfig
-from tests.integration.server.conftest import (
-    RunningServer,
-    free_port,
-    start_server,
-    stop_server,
-)
+from tests.integration.server.conftest import RunningServer, served
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -46,17 +39,8 @@ def need_chromium() -> None:
 
 @pytest.fixture
 def server() -> Iterator[RunningServer]:
-    config = ServerConfig(
-        port=free_port(),
-        surreal_url="mem://",
-        write_url_file=False,
-        engine_options={"namespace": f"t{uuid.uuid4().hex}", "database": "dashboard"},
-    )
-    running, thread = start_server(config)
-    try:
+    with served("dashboard") as running:
         yield running
-    finally:
-        stop_server(running, thread)
 
 
 @pytest.mark.slow

@@ -12,13 +12,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.integration.server.conftest import free_port
+from tests.integration.server.conftest import free_port, wait_for_url_file
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -60,12 +59,7 @@ def test_a_second_process_lists_and_follows_through_the_server(tmp_path: Path) -
     )
     url_file = tmp_path / ".sentient" / "server.json"
     try:
-        deadline = time.monotonic() + 60
-        while not url_file.exists():
-            assert server.poll() is None, server.stderr.read() if server.stderr else ""
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        base = json.loads(url_file.read_text())["url"]
+        base = wait_for_url_file(server, url_file)["url"]
         with httpx.Client(base_url=base, timeout=30) as http:
             run = http.post(
                 "/runs",

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import socket
+import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -28,6 +32,17 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def wait_for_url_file(server: subprocess.Popen[str], url_file: Path, within: float = 60) -> dict:
+    """What a ``serve`` process wrote to its URL file, once it has: it writes it as it
+    starts serving (another process's state, so it is looked for, with a deadline)."""
+    deadline = time.monotonic() + within
+    while not url_file.exists():
+        assert server.poll() is None, server.stderr.read() if server.stderr else ""
+        assert time.monotonic() < deadline, f"{url_file} never appeared"
+        time.sleep(0.05)
+    return dict(json.loads(url_file.read_text()))
 
 
 @dataclass
@@ -50,13 +65,15 @@ class RunningServer:
 
 def start_server(config: ServerConfig) -> tuple[RunningServer, threading.Thread]:
     server = build_server(config)
+    bound = threading.Event()
+    server.on_started = bound.set
     thread = threading.Thread(target=server.run, name="test-uvicorn", daemon=True)
     thread.start()
+    # Set once the socket is bound; a server that cannot start ends its thread instead.
     deadline = time.monotonic() + 30
-    while not server.started:
+    while not bound.wait(0.05):
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("the test server did not start")
-        time.sleep(0.01)
     return RunningServer(config.url, config.token, server), thread
 
 
@@ -67,21 +84,28 @@ def stop_server(running: RunningServer, thread: threading.Thread) -> None:
     assert not thread.is_alive(), "the test server did not stop"
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[RunningServer]:
-    """One server (no token) for the module, on its own ``mem://`` database."""
+@contextlib.contextmanager
+def served(database: str, **options: Any) -> Iterator[RunningServer]:
+    """A real server on a free loopback port, on a ``mem://`` database of its own."""
     config = ServerConfig(
         port=free_port(),
-        graphs=TEST_GRAPHS,
         surreal_url="mem://",
         write_url_file=False,
-        engine_options={"namespace": f"t{uuid.uuid4().hex}", "database": "server"},
+        engine_options={"namespace": f"t{uuid.uuid4().hex}", "database": database},
+        **options,
     )
     running, thread = start_server(config)
     try:
         yield running
     finally:
         stop_server(running, thread)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RunningServer]:
+    """One server (no token) for the module, on its own ``mem://`` database."""
+    with served("server", graphs=TEST_GRAPHS) as running:
+        yield running
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,8 +24,10 @@ from tests.integration.server.conftest import (
     RunningServer,
     free_port,
     new_thread,
+    served,
     start_server,
     stop_server,
+    wait_for_url_file,
 )
 
 TOKEN = "s3cret-" + uuid.uuid4().hex
@@ -34,19 +35,8 @@ TOKEN = "s3cret-" + uuid.uuid4().hex
 
 @pytest.fixture(scope="module")
 def guarded() -> Iterator[RunningServer]:
-    config = ServerConfig(
-        port=free_port(),
-        token=TOKEN,
-        graphs=TEST_GRAPHS,
-        surreal_url="mem://",
-        write_url_file=False,
-        engine_options={"namespace": f"t{uuid.uuid4().hex}", "database": "server"},
-    )
-    running, thread = start_server(config)
-    try:
+    with served("server", token=TOKEN, graphs=TEST_GRAPHS) as running:
         yield running
-    finally:
-        stop_server(running, thread)
 
 
 def test_requests_without_the_token_are_401(guarded: RunningServer) -> None:
@@ -116,12 +106,7 @@ def test_sigterm_cancels_runs_releases_the_store_and_removes_server_json(tmp_pat
     url_file = tmp_path / ".sentient" / "server.json"
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while not url_file.exists():
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            assert time.monotonic() < deadline, "server.json never appeared"
-            time.sleep(0.05)
-        info = json.loads(url_file.read_text())
+        info = wait_for_url_file(proc, url_file)
         assert info["url"] == base and info["pid"] == proc.pid
         with httpx.Client(base_url=base, timeout=30) as client:
             tid = new_thread()
