@@ -20,7 +20,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from checkpointers.surrealdb.base import explain_query_error
 from checkpointers.surrealdb.methods import SaverMethods
-from checkpointers.surrealdb.queries import PreparedQuery, Steps, WriteBatch
+from checkpointers.surrealdb.queries import PreparedQuery, Steps, WriteBatch, group_commit
 from sentient_graph.surreal.connection import AsyncConnection, QueryFailed, connect, wrap_async
 from sentient_graph.surreal.steps import adrive
 
@@ -159,24 +159,24 @@ class AsyncSurrealSaver(SaverMethods):
 
     def _start_commit(self, state: _Commits) -> None:
         group, state.gathering = state.gathering or [], None
-        batch = WriteBatch.merge([batch for batch, _ in group])
+        query = group_commit([batch for batch, _ in group])
         # On a free embedded connection the commit is a function call: make it
         # here, sparing a task; otherwise (busy, remote, a conflict to retry) in one.
         try:
-            results = self.conn.query_now(batch.sql, batch.vars)
+            results = self.conn.query_now(query.sql, query.vars)
         except Exception as exc:
             _settle(group, error=explain_query_error(exc))
             return
         if results is not None:
             _settle(group, results=results)
             return
-        task = asyncio.ensure_future(self._commit_group(group, batch))
+        task = asyncio.ensure_future(self._commit_group(group, query))
         state.running.add(task)
         task.add_done_callback(state.running.discard)
 
-    async def _commit_group(self, group: list[_Pending], batch: WriteBatch) -> None:
+    async def _commit_group(self, group: list[_Pending], query: PreparedQuery) -> None:
         try:
-            results = await self._query(batch)
+            results = await self._query(query)
         except BaseException as exc:  # delivered to every writer of the group
             _settle(group, error=exc)
             if not isinstance(exc, Exception):

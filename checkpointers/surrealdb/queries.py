@@ -87,16 +87,21 @@ SCHEMA = Migrations(
 # (checkpoint ids are time-ordered uuid6 strings) - in one transaction. Records
 # arrive whole, ids and links included: every expression the engine evaluates per
 # write (closures, IF) cost more than the client's encoding of the same values.
-PUT_CHECKPOINT = "UPSERT $checkpoint_{i} CONTENT $row_{i} RETURN NONE;"
-PUT_BLOBS = "INSERT IGNORE INTO checkpoint_blob $blobs RETURN NONE;"
-PUT_LATEST = """UPSERT $latest_{i} SET thread_id = $latest_thread_{i}, checkpoint_ns = $latest_ns_{i},
-    checkpoint_id = $latest_id_{i} WHERE checkpoint_id = NONE OR checkpoint_id < $latest_id_{i} RETURN NONE;"""
+PUT_CHECKPOINT = "UPSERT ${p}checkpoint_{i} CONTENT ${p}row_{i} RETURN NONE;"
+PUT_BLOBS = "INSERT IGNORE INTO checkpoint_blob ${p}blobs RETURN NONE;"
+PUT_LATEST = """UPSERT ${p}latest_{i} SET thread_id = ${p}latest_thread_{i}, checkpoint_ns = ${p}latest_ns_{i},
+    checkpoint_id = ${p}latest_id_{i} WHERE checkpoint_id = NONE OR checkpoint_id < ${p}latest_id_{i} RETURN NONE;"""
 # Regular writes are first-wins (a retried task must not overwrite what was
 # recorded); special writes (errors, interrupts, resume values) are last-wins.
-PUT_REGULAR_WRITES = "INSERT IGNORE INTO checkpoint_write $regular RETURN NONE;"
-PUT_SPECIAL_WRITES = """INSERT INTO checkpoint_write $special ON DUPLICATE KEY UPDATE
+PUT_REGULAR_WRITES = "INSERT IGNORE INTO checkpoint_write ${p}regular RETURN NONE;"
+PUT_SPECIAL_WRITES = """INSERT INTO checkpoint_write ${p}special ON DUPLICATE KEY UPDATE
     channel = $input.channel, type = $input.type, value = $input.value, task_path = $input.task_path
     RETURN NONE;"""
+
+#: Most write batches one transaction of a group commit holds. The engine's cost
+#: per write grows with the size of its transaction, so a large group is sent as
+#: several transactions in one request (BENCHMARKS.md, "Concurrent runs").
+BATCHES_PER_TRANSACTION = 16
 
 
 @dataclass(frozen=True)
@@ -112,8 +117,8 @@ class WriteBatch:
 
     One ``put`` or ``put_writes`` is a batch of one. The async saver merges
     the batches issued in the same event-loop tick (a superstep's parallel
-    tasks finish together) into one commit: on ``surrealkv://`` each commit
-    waits for a sync to disk. Merging keeps each operation's meaning: rows are
+    tasks finish together) into one request (:func:`group_commit`): on
+    ``surrealkv://`` each commit may wait for a sync to disk. Merging keeps each operation's meaning: rows are
     applied in order (the first regular write and the last special write of a
     key win, as they would one by one) and each pointer moves to the newest id.
     """
@@ -139,26 +144,29 @@ class WriteBatch:
                 merged.latest[key] = max(checkpoint_id, merged.latest.get(key, checkpoint_id))
         return merged
 
-    def query(self) -> PreparedQuery:
+    def query(self, prefix: str = "") -> PreparedQuery:
+        """The batch as one statement or transaction; every parameter name starts with ``prefix``."""
         statements: list[str] = []
         params: dict[str, Any] = {}
         for i, (record, row) in enumerate(self.checkpoints):
-            statements.append(PUT_CHECKPOINT.format(i=i))
-            params[f"checkpoint_{i}"], params[f"row_{i}"] = record, row
+            statements.append(PUT_CHECKPOINT.format(p=prefix, i=i))
+            params[f"{prefix}checkpoint_{i}"], params[f"{prefix}row_{i}"] = record, row
         for name, rows, sql in (
             ("blobs", self.blobs, PUT_BLOBS),
             ("regular", self.regular, PUT_REGULAR_WRITES),
             ("special", self.special, PUT_SPECIAL_WRITES),
         ):
             if rows:
-                statements.append(sql)
-                params[name] = rows
+                statements.append(sql.format(p=prefix))
+                params[prefix + name] = rows
         for i, ((thread_id, checkpoint_ns), checkpoint_id) in enumerate(self.latest.items()):
-            statements.append(PUT_LATEST.format(i=i))
-            params[f"latest_{i}"] = RecordID("checkpoint_latest", [thread_id, checkpoint_ns])
-            params[f"latest_thread_{i}"] = thread_id
-            params[f"latest_ns_{i}"] = checkpoint_ns
-            params[f"latest_id_{i}"] = checkpoint_id
+            statements.append(PUT_LATEST.format(p=prefix, i=i))
+            params[f"{prefix}latest_{i}"] = RecordID(
+                "checkpoint_latest", [thread_id, checkpoint_ns]
+            )
+            params[f"{prefix}latest_thread_{i}"] = thread_id
+            params[f"{prefix}latest_ns_{i}"] = checkpoint_ns
+            params[f"{prefix}latest_id_{i}"] = checkpoint_id
         return PreparedQuery(atomic(statements), params)
 
     # A batch is sent like any prepared query: drivers need not know it. It is
@@ -176,8 +184,26 @@ class WriteBatch:
         return self._prepared.vars
 
 
-#: An operation: yields queries (or write batches), receives each one's
-#: per-statement results, returns R.
+def group_commit(batches: Sequence[WriteBatch]) -> PreparedQuery:
+    """One request storing ``batches`` (in the order given), each batch atomic.
+
+    Up to :data:`BATCHES_PER_TRANSACTION` batches are merged into one
+    transaction; more are sent as several transactions, one after another in
+    the same request. Each batch stays whole inside one of them. Every
+    statement is idempotent (upserts, ``INSERT IGNORE``, last-wins special
+    writes, pointers that only move forward), so a request that failed part
+    way may be sent again whole.
+    """
+    if len(batches) <= BATCHES_PER_TRANSACTION:
+        return WriteBatch.merge(batches)._prepared
+    parts = [
+        WriteBatch.merge(batches[start : start + BATCHES_PER_TRANSACTION]).query(f"t{n}_")
+        for n, start in enumerate(range(0, len(batches), BATCHES_PER_TRANSACTION))
+    ]
+    return PreparedQuery(
+        "\n".join(part.sql for part in parts),
+        {name: value for part in parts for name, value in part.vars.items()},
+    )
 
 
 #: An operation: yields queries (or write batches), receives each one's

@@ -18,19 +18,26 @@ is refused here.
 
 from __future__ import annotations
 
+import decimal
+import email.message
+import fractions
 import importlib
+import ipaddress
 import itertools
 import os
+import re
 import types
 import uuid
-from datetime import datetime
+from datetime import date
 from typing import Any
 
 import cbor2
 from surrealdb import RecordID
 from surrealdb.connections.utils_mixin import mapped_engine_errors
 from surrealdb.data.cbor import tag_decoder
+from surrealdb.data.types.datetime import PreciseDatetime
 from surrealdb.data.types.null import Null, NullType
+from surrealdb.data.types.set import SurrealSet
 
 __all__ = [
     "decode_answer",
@@ -43,9 +50,6 @@ __all__ = [
 
 _TAG_NONE = 6
 _TAG_RECORD_ID = 8
-_NONE = cbor2.CBORTag(_TAG_NONE, None)
-# Encoded by cbor2 exactly as by the SDK (an aware datetime is tag 0, RFC 3339).
-_PLAIN = frozenset({str, bytes, int, float, bool, datetime})
 _ids = itertools.count(1)
 
 
@@ -53,23 +57,55 @@ class _Unsupported(Exception):
     """A value only the SDK's encoder knows."""
 
 
-def _wire(value: Any) -> Any:
-    """``value`` with ``None``, ``Null`` and record ids in SurrealDB's CBOR form."""
-    kind = type(value)
-    if kind in _PLAIN:  # most values: checked first
-        return value
-    if value is None:
-        return _NONE
-    # Plain items are tested inline: a call per leaf was most of the encoding time.
-    if kind is dict:
-        return {k: v if type(v) in _PLAIN else _wire(v) for k, v in value.items()}
-    if kind is list or kind is tuple:
-        return [v if type(v) in _PLAIN else _wire(v) for v in value]
-    if kind is RecordID:
-        return cbor2.CBORTag(_TAG_RECORD_ID, [value.table_name, _wire(value.id)])
-    if kind is NullType:
-        return None  # plain CBOR null is SurrealDB's NULL
-    raise _Unsupported(kind.__name__)
+def _none(encoder: cbor2.CBOREncoder, _value: None) -> None:
+    encoder.write(b"\xc6\xf6")  # tag 6 around null: SurrealDB's NONE
+
+
+def _null(encoder: cbor2.CBOREncoder, _value: NullType) -> None:
+    encoder.write(b"\xf6")  # plain CBOR null is SurrealDB's NULL
+
+
+def _record_id(encoder: cbor2.CBOREncoder, value: RecordID) -> None:
+    encoder.encode(cbor2.CBORTag(_TAG_RECORD_ID, [value.table_name, value.id]))
+
+
+def _refuse(_encoder: cbor2.CBOREncoder, value: Any) -> None:
+    raise _Unsupported(type(value).__name__)
+
+
+# cbor2 encodes these natively, but not as the SDK does (its own tags, naive
+# datetimes as UTC, a range check on integers it only makes on its own path):
+# they go to the SDK. So does any type cbor2 does not know (``default``).
+_SDK_ONLY: tuple[type, ...] = (
+    uuid.UUID,
+    decimal.Decimal,
+    fractions.Fraction,
+    complex,
+    date,
+    set,
+    frozenset,
+    bytearray,
+    re.Pattern,
+    email.message.Message,
+    ipaddress.IPv4Address,
+    ipaddress.IPv6Address,
+    ipaddress.IPv4Network,
+    ipaddress.IPv6Network,
+    ipaddress.IPv4Interface,
+    ipaddress.IPv6Interface,
+    SurrealSet,
+    PreciseDatetime,
+)
+
+#: Consulted by cbor2's C encoder for these types only: every other value (str,
+#: bytes, int, float, bool, aware datetime, list, tuple, dict) is encoded in C
+#: without a Python call - no walk over the request first.
+_ENCODERS: dict[type, Any] = {
+    type(None): _none,
+    NullType: _null,
+    RecordID: _record_id,
+    **dict.fromkeys(_SDK_ONLY, _refuse),
+}
 
 
 def encode_request(method: str, params: list[Any]) -> bytes:
@@ -79,7 +115,8 @@ def encode_request(method: str, params: list[Any]) -> bytes:
         _Unsupported: a parameter only the SDK's encoder knows.
         cbor2.CBOREncodeError: a parameter CBOR cannot carry.
     """
-    return cbor2.dumps({"id": str(next(_ids)), "method": method, "params": _wire(params)})
+    request = {"id": str(next(_ids)), "method": method, "params": params}
+    return cbor2.dumps(request, encoders=_ENCODERS, default=_refuse)
 
 
 def encode_query(sql: str, vars: dict[str, Any]) -> bytes | None:

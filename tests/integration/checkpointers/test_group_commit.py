@@ -17,6 +17,7 @@ import pytest
 from langgraph.checkpoint.base import WRITES_IDX_MAP
 
 from checkpointers.surrealdb import AsyncSurrealSaver
+from checkpointers.surrealdb.queries import BATCHES_PER_TRANSACTION
 from sentient_graph.db import connect
 from sentient_graph.errors import StoreUnavailable
 from tests.integration.checkpointers.conftest import open_async_saver
@@ -102,6 +103,49 @@ async def test_the_latest_pointer_takes_the_newest_of_a_group(saver: CountingSav
     assert saver.commits == 1
     latest = await saver.aget_tuple(config("pointer"))  # type: ignore[arg-type]
     assert latest is not None and latest.checkpoint["id"] == newer["id"]
+
+
+async def test_a_large_group_is_one_request_of_several_transactions(
+    saver: CountingSaver,
+) -> None:
+    # More writers than one transaction holds: still one request, every write
+    # stored, and merging stays per key across the transactions' boundaries.
+    parent = await put_parent(saver, "large")
+    error = next(iter(WRITES_IDX_MAP))
+    writers = 2 * BATCHES_PER_TRANSACTION + 3
+    cps = sorted(
+        (checkpoint_with({"v": i}, {"v": i + 2}) for i in range(writers)), key=lambda c: c["id"]
+    )
+    saver.commits = 0
+    sent: list[str] = []
+    query_now = saver.conn.query_now
+
+    def recorded(sql: str, vars: Any = None) -> list[Any] | None:
+        sent.append(sql)
+        return query_now(sql, vars)
+
+    saver.conn.query_now = recorded  # type: ignore[method-assign]
+    await asyncio.gather(
+        # The newest checkpoint first: the pointer must still end on it.
+        *(saver.aput(config("large"), cp, {}, {"v": 1}) for cp in reversed(cps)),  # type: ignore[arg-type]
+        *(
+            saver.aput_writes(parent, [("v", f"w{i}"), (error, f"e{i}")], "same-task")  # type: ignore[arg-type]
+            for i in range(writers)
+        ),
+        *(saver.aput(config(f"large-{i}"), cp, {}, {"v": 1}) for i, cp in enumerate(cps)),  # type: ignore[arg-type]
+    )
+    assert saver.commits == 1
+    assert sent[-1].count("BEGIN TRANSACTION;") > 1
+    latest = await saver.aget_tuple(config("large"))  # type: ignore[arg-type]
+    assert latest is not None and latest.checkpoint["id"] == cps[-1]["id"]
+    for i, cp in enumerate(cps):
+        stored = await saver.aget_tuple(config(f"large-{i}"))  # type: ignore[arg-type]
+        assert stored is not None and stored.checkpoint["id"] == cp["id"]
+    with_writes = await saver.aget_tuple(parent)  # type: ignore[arg-type]
+    assert with_writes is not None
+    by_channel = {channel: value for _task, channel, value in with_writes.pending_writes or []}
+    last = f"e{writers - 1}"
+    assert by_channel == {"v": "w0", error: last}  # first-wins and last-wins across transactions
 
 
 async def test_a_read_sees_writes_issued_before_it(saver: CountingSaver) -> None:
