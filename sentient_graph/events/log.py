@@ -39,12 +39,26 @@ from sentient_graph.events.model import (
 )
 from sentient_graph.surreal.migrations import Migrations, migrate
 
-__all__ = ["EVENT_MIGRATIONS", "EVENT_SCHEMA", "PAGE_SIZE", "EventLog", "WrittenPage", "pages"]
+__all__ = [
+    "EVENT_MIGRATIONS",
+    "EVENT_SCHEMA",
+    "PAGE_SIZE",
+    "ROWS_PER_INSERT",
+    "EventLog",
+    "WrittenPage",
+    "insert_groups",
+    "pages",
+]
 
 log = structlog.get_logger(__name__)
 
 #: Most events one row holds (a run's events written together are split beyond it).
 PAGE_SIZE = 256
+
+#: Most rows the writer puts in one ``INSERT``. The engine's cost per row grows
+#: with the size of the statement's transaction, so a large group of events is
+#: written as several (BENCHMARKS.md, "Concurrent runs").
+ROWS_PER_INSERT = 16
 
 #: Append-only: a migration's position (from 1) is its version. Each statement
 #: is idempotent so that two processes running ``setup()`` at once both succeed.
@@ -124,6 +138,21 @@ def pages(events: Iterable[Event]) -> list[list[Event]]:
             page = open_pages[key] = []
         page.append(event)
     return done + list(open_pages.values())
+
+
+def insert_groups(events: Sequence[Event]) -> list[list[Event]]:
+    """``events`` split into groups of whole pages, at most :data:`ROWS_PER_INSERT` each.
+
+    Each group is one :meth:`EventLog.append_many`; a run's pages keep their
+    order across the groups.
+    """
+    all_pages = pages(events)
+    if len(all_pages) <= ROWS_PER_INSERT:
+        return [list(events)]
+    return [
+        [event for page in all_pages[start : start + ROWS_PER_INSERT] for event in page]
+        for start in range(0, len(all_pages), ROWS_PER_INSERT)
+    ]
 
 
 class WrittenPage(NamedTuple):

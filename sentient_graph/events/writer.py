@@ -24,7 +24,7 @@ import structlog
 from sentient_graph.errors import ConfigError
 from sentient_graph.events.emitter import EventBatch
 from sentient_graph.events.linger import Linger
-from sentient_graph.events.log import EventLog, WrittenPage
+from sentient_graph.events.log import EventLog, WrittenPage, insert_groups
 from sentient_graph.events.model import Event, EventType
 
 __all__ = ["DurableSeqs", "LogWriter"]
@@ -331,7 +331,7 @@ class LogWriter:
                 await self._write(items, at_once=True)
 
     async def _write(self, items: list[_Write], *, at_once: bool = False) -> None:
-        """Write a group in one INSERT, deliver what was written, settle each caller.
+        """Write a group in as few INSERTs as pay, deliver what was written, settle each caller.
 
         The caller holds the lock: groups are written and delivered one after
         another, in the order they were queued. ``at_once``: see
@@ -344,16 +344,17 @@ class LogWriter:
         failed: dict[int, BaseException] = {}
         pages: list[WrittenPage] = []
         try:
-            try:
-                pages = await self.log.append_many(events, at_once=at_once)
-            except Exception as exc:
-                if len(events) == 1:
-                    failed[id(events[0])] = exc
-                else:
+            for group in insert_groups(events):
+                try:
+                    pages += await self.log.append_many(group, at_once=at_once)
+                except Exception as exc:
+                    if len(group) == 1:
+                        failed[id(group[0])] = exc
+                        continue
                     # One refused event (a duplicate seq) must not sink its neighbours.
-                    for event in events:
+                    for event in group:
                         try:
-                            await self.log.append(event)
+                            pages += await self.log.append_many([event])
                         except Exception as one:
                             failed[id(event)] = one
         except asyncio.CancelledError:

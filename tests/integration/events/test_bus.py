@@ -20,6 +20,7 @@ from sentient_graph.events import (
     RunEmitter,
 )
 from sentient_graph.events.linger import CpuIdleSignal, IdleWatch
+from sentient_graph.events.log import ROWS_PER_INSERT
 from sentient_graph.events.model import events_from_json
 from sentient_graph.events.redis import follower as follower_module
 from tests.integration.events.events_testkit import (
@@ -309,6 +310,57 @@ async def test_a_deferred_event_the_log_refuses_fails_the_next_call(
         with pytest.raises(StoreUnavailable, match="already exists"):
             await again.from_chunk_deferred("custom", {"node": "n"})
         assert await bus.replay(thread) == [started]
+    finally:
+        await bus.aclose()
+
+
+async def test_a_large_write_is_split_and_a_refused_event_sinks_no_other(
+    conn: AsyncConnection,
+) -> None:
+    """Events of more runs than one INSERT holds are written in several, in order;
+    an event the log refuses fails alone, in whichever INSERT it fell."""
+    inserts = 0
+    query, query_now = conn.query, conn.query_now
+
+    async def counted(sql: str, vars: Any = None, **kw: Any) -> Any:
+        nonlocal inserts
+        inserts += sql.startswith("INSERT INTO event")
+        return await query(sql, vars, **kw)
+
+    def counted_now(sql: str, vars: Any = None) -> Any:
+        nonlocal inserts
+        result = query_now(sql, vars)
+        inserts += result is not None and sql.startswith("INSERT INTO event")
+        return result
+
+    conn.query, conn.query_now = counted, counted_now  # type: ignore[method-assign]
+    bus = await EventBus.open(conn, linger=3600, idle=IdleSwitch(), clock=HandClock())
+    try:
+        thread = new_thread_id()
+        taken = await RunEmitter(bus, thread_id=thread, run_id="taken").emit(EventType.RUN_STARTED)
+        runs = 2 * ROWS_PER_INSERT + 3  # a page each: three INSERTs
+
+        async def hold(prefix: str, refused_after: int | None = None) -> None:
+            # Held: the clock never moves and the process looks busy.
+            for i in range(runs):
+                emitter = RunEmitter(bus, thread_id=thread, run_id=f"{prefix}{i:02}")
+                await emitter.from_chunk_deferred("custom", {"node": "a"})
+                await emitter.from_chunk_deferred("custom", {"node": "b"})
+                if i == refused_after:  # seq 1 of "taken" again
+                    again = RunEmitter(bus, thread_id=thread, run_id="taken")
+                    await again.from_chunk_deferred("custom", {"node": "n"})
+
+        inserts = 0
+        await hold("a")
+        await bus.wait_durable()
+        assert inserts == 3
+        await hold("b", refused_after=ROWS_PER_INSERT + 1)
+        await bus.wait_durable()
+        stored = await bus.replay(thread)
+        assert stored[0] == taken
+        assert [(e.run_id, e.seq) for e in stored[1:]] == [
+            (f"{prefix}{i:02}", seq) for prefix in "ab" for i in range(runs) for seq in (1, 2)
+        ]
     finally:
         await bus.aclose()
 
