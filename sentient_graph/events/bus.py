@@ -384,6 +384,7 @@ class EventBus:
         min_priority: Priority | str | None = None,
         after_seq: int | None = None,
         gap_timeout: float = 5.0,
+        prompt: bool = True,
     ) -> Subscription:
         """Events matching the filters, as an async iterator.
 
@@ -399,6 +400,11 @@ class EventBus:
                 ``seq > n`` of every matching run, then follows live.
             gap_timeout: how long to wait for events missing in a run's
                 sequence before giving up on them (with a warning).
+            prompt: the events are wanted as soon as they are made: while a
+                prompt subscription of this bus follows a thread, its events
+                are not held back for company (see ``linger``). ``False``
+                suits an observer that can wait up to the linger (counters,
+                metrics): runs then cost less.
 
         Use ``async with bus.subscribe(...) as sub:`` (or ``await sub.start()``)
         when the subscription must be live before something else happens.
@@ -414,6 +420,7 @@ class EventBus:
             filt,
             after_seq=after_seq,
             gap_timeout=gap_timeout,
+            prompt=prompt,
             register=self._subscriptions,
             history=self._history,
             in_process=self.log is not None,

@@ -84,9 +84,9 @@ class Subscriptions:
                     sub._queue.put_nowait(event)
 
     def follows(self, threads: set[str]) -> bool:
-        """Whether a subscription of this bus follows one of ``threads``."""
+        """Whether a prompt subscription of this bus follows one of ``threads``."""
         for sub in self.local:
-            if sub.filter.thread_id is None or sub.filter.thread_id in threads:
+            if sub.prompt and (sub.filter.thread_id is None or sub.filter.thread_id in threads):
                 return True
         return False
 
@@ -119,12 +119,15 @@ class Subscription:
         after_seq: int | None,
         gap_timeout: float,
         register: Subscriptions,
+        prompt: bool = True,
         history: HistorySource | None,
         in_process: bool,
         follower: FollowerFactory | None,
     ) -> None:
         self.filter = filt
         self.after_seq = after_seq
+        #: Whether its events are wanted as soon as they are made (``EventBus.subscribe``).
+        self.prompt = prompt
         self._gap_timeout = gap_timeout
         self._register = register
         self._history = history

@@ -108,7 +108,9 @@ class ServerMetrics:
 
     async def start(self, engine: Engine) -> None:
         """Follow every event of the engine until :meth:`aclose`."""
-        sub = engine.bus.subscribe(None)
+        # Counting can wait for the linger: following every thread promptly would
+        # make every run's events go to the log one by one.
+        sub = engine.bus.subscribe(None, prompt=False)
         await sub.start()
 
         async def consume() -> None:

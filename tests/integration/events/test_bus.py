@@ -573,6 +573,34 @@ async def test_while_busy_only_events_someone_follows_skip_the_linger(
         await bus.aclose()
 
 
+async def test_a_subscription_that_is_not_prompt_does_not_hurry_the_writer(
+    conn: AsyncConnection,
+) -> None:
+    """An observer of every thread that can wait (``prompt=False``, the server's
+    metrics) leaves events to linger, and gets them once they are written."""
+    clock = HandClock()  # moved by nobody: only a prompt follower or a flush ends a linger
+    bus = await EventBus.open(conn, linger=3600, idle=IdleSwitch(), clock=clock)
+    assert bus.log is not None
+    try:
+        thread = new_thread_id()
+        emitter = RunEmitter(bus, thread_id=thread, run_id="r")
+        async with bus.subscribe(None, prompt=False) as sub:
+            await emitter.emit(EventType.RUN_STARTED)
+            assert (await anext(aiter(sub))).seq == 1
+            clock.armed.clear()
+            await emitter.from_chunk("custom", {"node": "n"})
+            async with asyncio.timeout(10):
+                await clock.armed.wait()  # the writer lingers over it
+            assert [e.seq for e in await bus.log.replay(thread)] == [1]
+            async with bus.subscribe(None) as prompt:  # a prompt follower arrives
+                await emitter.from_chunk("custom", {"node": "n"})
+                async with asyncio.timeout(10):  # not an hour (the run whole: it is new to it)
+                    assert [(await anext(aiter(prompt))).seq for _ in range(3)] == [1, 2, 3]
+            assert [(await anext(aiter(sub))).seq for _ in range(2)] == [2, 3]
+    finally:
+        await bus.aclose()
+
+
 async def test_a_followed_node_start_is_written_before_the_event_loop_turns(
     conn: AsyncConnection,
 ) -> None:
