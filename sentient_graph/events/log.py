@@ -8,7 +8,7 @@ A row is a *page*: consecutive events of one run (``seq`` first..last, at most
 ``event:[thread_id, run_id, last_seq]``. "Events of one run after seq n" is then
 a record-range scan (``> [thread, run, n]``) whose cost does not grow with
 history, and each event costs the engine a share of one row instead of a row
-of its own (its id and three index entries; BENCHMARKS.md, "Events: where the
+of its own (its id and its index entries; BENCHMARKS.md, "Events: where the
 time goes", compares the two). The copies that queries filter on are per page: ``types`` and
 ``sources`` (the distinct values in it), ``priority`` (the highest rank),
 ``timestamp`` (the last event's), ``expires_at`` (the earliest expiry); replay
@@ -81,6 +81,12 @@ EVENT_MIGRATIONS: tuple[str, ...] = (
         source = NONE
     WHERE first_seq = NONE RETURN NONE;
     DEFINE INDEX OVERWRITE event_thread_type ON event FIELDS thread_id, types;
+    """,
+    # v3: no index on thread and types. Every read of a thread is a record-id range
+    # and a read of all threads a table scan: no query used it, and each insert
+    # paid for it (BENCHMARKS.md, "Concurrent runs").
+    """
+    REMOVE INDEX IF EXISTS event_thread_type ON event;
     """,
 )
 

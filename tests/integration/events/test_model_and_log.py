@@ -197,3 +197,6 @@ async def test_rows_written_by_schema_v1_still_read(conn: AsyncConnection) -> No
     assert [e.seq for e in await log.replay("t", source="n1")] == [1, 3, 5]
     assert await log.replay("t", run_id="r", after_seq=2) == old[2:] + new
     assert await log.last_seq("t", "r") == 5
+    # Only the indexes a read uses are kept (v3 removed the thread/type one).
+    (info,) = await conn.query("INFO FOR TABLE event;")
+    assert sorted(info["indexes"]) == ["event_expires", "event_time"]
