@@ -13,7 +13,9 @@ Which server:
    ``SENTIENT_TOKEN``): always that one. If it does not answer, the command
    fails with exit 3 and one line naming the URL.
 2. Else the ``server.json`` a running ``sentient-graph serve`` wrote beside
-   the store in use (``--surreal-url`` / ``SURREALDB_URL``). A stale file,
+   the store in use (``--surreal-url`` / ``SURREALDB_URL``), if it serves the
+   namespace and database asked for (``--namespace``, ``--database``):
+   another one of the same store is held by it, exit 3. A stale file,
    whose server is gone, never stops a command: when its process is dead the
    file is removed, and when nothing listens at its URL the command runs
    locally, saying nothing (if a server does hold the store after all, local
@@ -124,7 +126,30 @@ def connect(opts: CliOptions) -> ServerClient | None:
     except httpx.TransportError:
         client.close()  # nothing listens there (starting, stopping, or a reused pid)
         return None
+    try:
+        _check_served(info, opts)
+    except BaseException:
+        client.close()
+        raise
     return client
+
+
+def _check_served(info: dict[str, Any], opts: CliOptions) -> None:
+    """Refuse a discovered server that serves another namespace or database of the store."""
+    from sentient_graph.errors import StoreUnavailable
+    from sentient_graph.settings import SurrealSettings
+
+    wanted = SurrealSettings.resolve(
+        opts.surreal_url, namespace=opts.namespace, database=opts.database
+    )
+    served = (info.get("namespace"), info.get("database"))
+    if None in served or served == (wanted.namespace, wanted.database):
+        return  # a file from before it said (or the same database)
+    raise StoreUnavailable(
+        f"the server at {info['url']} serves namespace {served[0]!r}, database "
+        f"{served[1]!r} of this store, not namespace {wanted.namespace!r}, database "
+        f"{wanted.database!r}; stop that server to open them here, or ask for its own"
+    )
 
 
 def _record(row: dict[str, Any]) -> Any:

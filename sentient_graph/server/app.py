@@ -139,6 +139,8 @@ def create_app(config: ServerConfig, *, catalog: GraphCatalog | None = None) -> 
                     config.url,
                     token_required=bool(config.token),
                     store=engine.conn.url,
+                    namespace=engine.conn.settings.namespace,
+                    database=engine.conn.settings.database,
                 )
             log.info("server.started", url=config.url, graphs=graphs.names(), **jsonable(recovery))
             yield

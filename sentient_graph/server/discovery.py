@@ -38,13 +38,24 @@ def url_file_for(surreal_url: str | None = None) -> Path | None:
     return Path(path).expanduser().resolve().parent / URL_FILE
 
 
-def write_url_file(path: Path, url: str, *, token_required: bool, store: str) -> None:
-    """Write ``{"url", "pid", "store", "token_required", "started_at"}`` atomically."""
+def write_url_file(
+    path: Path,
+    url: str,
+    *,
+    token_required: bool,
+    store: str,
+    namespace: str | None = None,
+    database: str | None = None,
+) -> None:
+    """Write ``{"url", "pid", "store", "namespace", "database", "token_required",
+    "started_at"}`` atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {
         "url": url,
         "pid": os.getpid(),
         "store": store,
+        "namespace": namespace,
+        "database": database,
         "token_required": token_required,
         "started_at": time.time(),
     }

@@ -288,6 +288,25 @@ def test_a_server_that_does_not_answer_is_exit_3_naming_it(project: Project) -> 
         assert ("SENTIENT_SERVER" if env else "--server") in lines[0]
 
 
+def test_another_namespace_or_database_of_the_served_store_is_exit_3(project: Project) -> None:
+    """The server holds the store for one namespace and database: asking for
+    another one is refused in one line, not answered with the server's data."""
+    served = json.loads((project.root / ".sentient" / "server.json").read_text())
+    assert (served["namespace"], served["database"]) == ("sentient", "graph")
+    for args, env in (
+        (("--namespace", "other", "threads"), None),
+        (("threads", "--json"), {"SURREALDB_DATABASE": "other"}),
+        (("history", "a1"), {"SURREALDB_NAMESPACE": "other"}),
+    ):
+        result = project.cli(*args, env=env)
+        assert result.code == EXIT_STORE, (args, result.stdout, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and project.url in lines[0] and "'other'" in lines[0], lines
+        assert result.stdout == ""
+    same = project.cli("--namespace", "sentient", "--database", "graph", "threads")
+    assert same.code == EXIT_OK, same.stderr
+
+
 def test_a_stale_server_file_falls_back_to_local_mode(tmp_path: Path) -> None:
     """A ``server.json`` whose process is gone is removed; the command runs locally."""
     (tmp_path / "langgraph.json").write_text(json.dumps({"graphs": {"approval": APPROVAL}}))
