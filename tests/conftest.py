@@ -10,6 +10,7 @@ loop; ``-m "not slow"`` leaves out the tests that start many processes.
 
 from __future__ import annotations
 
+import signal
 import uuid
 from collections.abc import Iterator
 
@@ -19,6 +20,18 @@ import structlog
 from tests.services import forget_prefix
 
 _LAYERS = ("unit", "integration", "e2e")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Let the processes the tests start hear Ctrl-C, as a terminal's would.
+
+    A shell without job control starts a background command with SIGINT
+    ignored, and an ignored signal stays ignored in every child: the Ctrl-C
+    tests would then signal CLIs that cannot hear it. A handler set here is
+    reset to the default in each child when it execs.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
