@@ -543,11 +543,7 @@ async def test_while_busy_only_events_someone_follows_skip_the_linger(
             async with asyncio.timeout(10):
                 await bus.flush()
                 assert (await anext(aiter(sub))).seq == 1
-            clock.armed.clear()
-            await alone.from_chunk("custom", {"node": "n"})
-            async with asyncio.timeout(10):
-                await clock.armed.wait()  # the writer lingers over it
-            assert [e.seq for e in await bus.log.replay(unwatched)] == [1]
+            await _lingers_over_a_chunk(bus, clock, alone, [1])
             await followed.from_chunk("custom", {"node": "n"})
             async with asyncio.timeout(10):  # not an hour
                 arrived = await anext(aiter(sub))
@@ -573,6 +569,19 @@ async def test_while_busy_only_events_someone_follows_skip_the_linger(
         await bus.aclose()
 
 
+async def _lingers_over_a_chunk(
+    bus: EventBus, clock: HandClock, emitter: RunEmitter, stored: list[int]
+) -> None:
+    """``emitter`` makes a chunk event; the writer lingers over it (its timer is set)
+    and the log of the emitter's thread still holds only ``stored``."""
+    clock.armed.clear()
+    await emitter.from_chunk("custom", {"node": "n"})
+    async with asyncio.timeout(10):
+        await clock.armed.wait()
+    assert bus.log is not None
+    assert [e.seq for e in await bus.log.replay(emitter.thread_id)] == stored
+
+
 async def test_a_subscription_that_is_not_prompt_does_not_hurry_the_writer(
     conn: AsyncConnection,
 ) -> None:
@@ -587,11 +596,7 @@ async def test_a_subscription_that_is_not_prompt_does_not_hurry_the_writer(
         async with bus.subscribe(None, prompt=False) as sub:
             await emitter.emit(EventType.RUN_STARTED)
             assert (await anext(aiter(sub))).seq == 1
-            clock.armed.clear()
-            await emitter.from_chunk("custom", {"node": "n"})
-            async with asyncio.timeout(10):
-                await clock.armed.wait()  # the writer lingers over it
-            assert [e.seq for e in await bus.log.replay(thread)] == [1]
+            await _lingers_over_a_chunk(bus, clock, emitter, [1])
             async with bus.subscribe(None) as prompt:  # a prompt follower arrives
                 await emitter.from_chunk("custom", {"node": "n"})
                 async with asyncio.timeout(10):  # not an hour (the run whole: it is new to it)
