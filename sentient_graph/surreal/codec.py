@@ -73,9 +73,9 @@ def _refuse(_encoder: cbor2.CBOREncoder, value: Any) -> None:
     raise _Unsupported(type(value).__name__)
 
 
-# cbor2 encodes these natively, but not as the SDK does (its own tags, naive
-# datetimes as UTC, a range check on integers it only makes on its own path):
-# they go to the SDK. So does any type cbor2 does not know (``default``).
+# cbor2 encodes these natively, but not as the SDK does (its own tags, its own
+# classes): they go to the SDK. So does any type cbor2 does not know (``default``),
+# and a naive datetime, which cbor2 refuses and the SDK reads as UTC.
 _SDK_ONLY: tuple[type, ...] = (
     uuid.UUID,
     decimal.Decimal,
