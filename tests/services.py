@@ -8,6 +8,7 @@ of the test environment (``.ci/run`` starts one).
 from __future__ import annotations
 
 import os
+import socket
 
 import pytest
 import redis
@@ -15,6 +16,13 @@ import redis
 from sentient_graph.events.redis.keys import glob_escape
 
 SHARED_REDIS = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def free_port() -> int:
+    """A loopback TCP port that nothing listens on now (for a server a test starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def redis_answers(url: str = SHARED_REDIS) -> bool:

@@ -214,7 +214,7 @@ def main() -> None:
     except OSError:
         pass
     # Every store was closed and every line flushed by now. The embedded SurrealDB
-    # engine aborts a few percent of processes (SIGABRT, a Rust panic in a tokio
+    # engine sometimes aborts a process (SIGABRT, a Rust panic in a tokio
     # worker) during interpreter shutdown even after its connection was closed;
     # leaving without that shutdown keeps exit codes true.
     os._exit(code)

@@ -408,6 +408,23 @@ def _register(
     return shared
 
 
+def _prepare(
+    url: str | None,
+    namespace: str | None,
+    database: str | None,
+    username: str | None,
+    password: str | None,
+) -> tuple[SurrealSettings, SurrealUrl, tuple[str, str] | None]:
+    """What :func:`connect` and :func:`connect_sync` both start from: the settings
+    (arguments over ``SURREALDB_*``), the parsed URL and the store's registry key."""
+    settings = SurrealSettings.resolve(
+        url, namespace=namespace, database=database, username=username, password=password
+    )
+    parsed = _parse(settings)
+    codec.quiet_request_ids()
+    return settings, parsed, _registry_key(parsed.path)
+
+
 async def connect(
     url: str | None = None,
     *,
@@ -427,13 +444,8 @@ async def connect(
         StoreLocked: an embedded store is held by another process.
         StoreUnavailable: the server cannot be reached or refused the sign-in.
     """
-    settings = SurrealSettings.resolve(
-        url, namespace=namespace, database=database, username=username, password=password
-    )
-    parsed = _parse(settings)
-    codec.quiet_request_ids()
+    settings, parsed, key = _prepare(url, namespace, database, username, password)
     path = parsed.path
-    key = _registry_key(path)
     shared = _share_or_none(settings, key, "async")
     if shared is not None:
         return AsyncConnection(shared)
@@ -461,13 +473,8 @@ def connect_sync(
     password: str | None = None,
 ) -> SyncConnection:
     """Blocking twin of :func:`connect`; shares the embedded store's connection with it."""
-    settings = SurrealSettings.resolve(
-        url, namespace=namespace, database=database, username=username, password=password
-    )
-    parsed = _parse(settings)
-    codec.quiet_request_ids()
+    settings, parsed, key = _prepare(url, namespace, database, username, password)
     path = parsed.path
-    key = _registry_key(path)
     shared = _share_or_none(settings, key, "sync")
     if shared is not None:
         return SyncConnection(shared)

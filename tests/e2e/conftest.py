@@ -147,6 +147,18 @@ class Cli:
         return bg
 
 
+def clean_env() -> dict[str, str]:
+    """This process's environment without any store, Redis or server settings:
+    a CLI started with it uses the embedded default store of its directory."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SURREALDB_", "REDIS_", "SENTIENT_")) and k != "PYTHONPATH"
+    }
+    env.update({"PYTHONUNBUFFERED": "1", "NO_COLOR": "1", "SENTIENT_DEMO_DELAY": "0"})
+    return env
+
+
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     """A user's project directory: a langgraph.json naming the reference graphs."""
@@ -159,11 +171,5 @@ def workdir(tmp_path: Path) -> Path:
 @pytest.fixture
 def cli(workdir: Path) -> Iterator[Cli]:
     """The CLI in ``workdir`` on the embedded default store (``./.sentient``)."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SURREALDB_", "REDIS_", "SENTIENT_")) and k != "PYTHONPATH"
-    }
-    env.update({"PYTHONUNBUFFERED": "1", "NO_COLOR": "1", "SENTIENT_DEMO_DELAY": "0"})
-    runner = Cli(workdir, env)
+    runner = Cli(workdir, clean_env())
     yield runner

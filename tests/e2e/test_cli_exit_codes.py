@@ -35,7 +35,7 @@ import typer
 
 from sentient_graph.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_STORE, EXIT_USAGE
 from sentient_graph.cli.app import app, run_cli
-from tests.e2e.conftest import APPROVAL, SOFTWARE_TEAM, Cli, Result
+from tests.e2e.conftest import APPROVAL, SOFTWARE_TEAM, Cli, Result, clean_env
 from tests.services import SHARED_REDIS, need_redis
 
 pytestmark = pytest.mark.slow
@@ -299,16 +299,6 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return base, json.loads(history.stdout)["checkpoint_id"]
 
 
-def _clean_env() -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SURREALDB_", "REDIS_", "SENTIENT_")) and k != "PYTHONPATH"
-    }
-    env.update({"PYTHONUNBUFFERED": "1", "NO_COLOR": "1", "SENTIENT_DEMO_DELAY": "0"})
-    return env
-
-
 class InProcess:
     """``sentient-graph ARGS`` through ``run_cli`` in this process, in ``cwd``, with a clean env."""
 
@@ -410,7 +400,7 @@ def test_a_held_store_is_exit_3_for_every_command(
         cwd=where,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
-        env={**_clean_env(), "PYTHONPATH": str(REPO)},
+        env={**clean_env(), "PYTHONPATH": str(REPO)},
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == b"HELD"
@@ -418,7 +408,7 @@ def test_a_held_store_is_exit_3_for_every_command(
         calls = [tuple(checkpoint if a == CK else a for a in call) for call in CALL.values()]
         results = [(call, cli(*call)) for call in calls]
         # One as the console script, from a process of its own.
-        results.append((("threads",), Cli(where, _clean_env())("threads")))
+        results.append((("threads",), Cli(where, clean_env())("threads")))
         needle = f"process {holder.pid}"
         problems = [
             p
@@ -438,7 +428,7 @@ def test_ctrl_c_is_130_and_the_run_can_be_resumed(
 ) -> None:
     base, _ = prepared
     where = _copy(base, tmp_path / "ctrl-c")
-    cli = Cli(where, _clean_env())
+    cli = Cli(where, clean_env())
     gate = where / "gate.open"
     graph = f"{Path(__file__).with_name('gate_graph.py')}:graph"
     thread = 'it\'s "q" x'
@@ -465,7 +455,7 @@ def test_ctrl_c_while_following_events_is_130(prepared: tuple[Path, str], tmp_pa
     need_redis()
     base, _ = prepared
     where = _copy(base, tmp_path / "follow")
-    cli = Cli(where, _clean_env())
+    cli = Cli(where, clean_env())
     follow = cli.background(
         "events",
         "a1",

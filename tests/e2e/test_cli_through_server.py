@@ -13,7 +13,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,29 +22,14 @@ from pathlib import Path
 import pytest
 
 from sentient_graph.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_STORE, EXIT_USAGE
-from tests.e2e.conftest import APPROVAL, Background, Cli
+from tests.e2e.conftest import APPROVAL, Background, Cli, clean_env
 from tests.integration.server.conftest import wait_for_url_file
+from tests.services import free_port
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 GATE = f"{REPO}/tests/e2e/gate_graph.py:graph"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def clean_env() -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SURREALDB_", "REDIS_", "SENTIENT_")) and k != "PYTHONPATH"
-    }
-    env.update({"PYTHONUNBUFFERED": "1", "NO_COLOR": "1", "SENTIENT_DEMO_DELAY": "0"})
-    return env
 
 
 class Project:

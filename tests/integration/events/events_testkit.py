@@ -9,7 +9,6 @@ import operator
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -25,7 +24,7 @@ from langgraph.graph import END, START, StateGraph
 from sentient_graph.db import AsyncConnection
 from sentient_graph.events import Event, EventBus, EventType, RunEmitter, Subscription
 from sentient_graph.runner import STREAM_MODES
-from tests.services import SHARED_REDIS, need_redis, redis_answers
+from tests.services import SHARED_REDIS, free_port, need_redis, redis_answers
 
 __all__ = ["SHARED_REDIS", "need_redis"]
 
@@ -126,12 +125,6 @@ class IdleSwitch:
     def idle(self, waited: float) -> bool:
         self.looks.append(waited)
         return self.is_idle
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class RedisServer:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 import subprocess
 import threading
 import time
@@ -19,6 +18,7 @@ import pytest
 
 from sentient_graph.server import ServerConfig
 from sentient_graph.server.runner import Server, build_server
+from tests.services import free_port
 
 HERE = Path(__file__).parent
 REPO = HERE.parents[2]
@@ -26,12 +26,6 @@ TEST_GRAPHS = [
     f"chain={HERE / 'graphs_for_tests.py'}:chain",
     f"blocker={HERE / 'graphs_for_tests.py'}:blocker",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for_url_file(server: subprocess.Popen[str], url_file: Path, within: float = 60) -> dict:
