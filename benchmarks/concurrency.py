@@ -43,13 +43,17 @@ SOLO_STARTS = 20
 
 #: name -> what it is (the table's first column).
 VARIANTS: dict[str, str] = {
-    "engine": "sentient_graph.Engine, surrealkv:// (durability sync, its default)",
+    "engine": "sentient_graph.Engine, surrealkv:// (durability sync, queries offloaded: "
+    "its defaults)",
     "engine-async": "sentient_graph.Engine, surrealkv://, durability async",
+    "engine-inline": "sentient_graph.Engine, surrealkv://, queries inline (offload=False)",
     "sqlite": "LangGraph ainvoke, AsyncSqliteSaver (file; durability async, LangGraph's default)",
     "sqlite-sync": "LangGraph ainvoke, AsyncSqliteSaver (file), durability sync",
     "memory": "LangGraph ainvoke, InMemorySaver",
     "surreal": "LangGraph ainvoke, AsyncSurrealSaver (ours), surrealkv://, durability async",
     "surreal-sync": "LangGraph ainvoke, AsyncSurrealSaver, surrealkv://, durability sync",
+    "surreal-offload": "LangGraph ainvoke, AsyncSurrealSaver, surrealkv://, durability async, "
+    "queries offloaded (offload=True)",
     "surreal-stream": "LangGraph astream of the engine's modes, AsyncSurrealSaver, "
     "surrealkv://, durability sync (the engine minus run records and events)",
 }
@@ -122,10 +126,13 @@ def _done(handle: Any) -> bool:
     return bool(done() if callable(done) else done)
 
 
-async def _engine_round(runs: int, directory: str, durability: str) -> dict[str, Any]:
+async def _engine_round(
+    runs: int, directory: str, durability: str, offload: bool
+) -> dict[str, Any]:
     from sentient_graph import Engine
 
-    async with Engine.open(f"surrealkv://{directory}/store", durability=durability) as engine:
+    url = f"surrealkv://{directory}/store"
+    async with Engine.open(url, durability=durability, offload=offload) as engine:
         saver = type(getattr(engine, "saver", None)).__name__
         if saver == "InMemorySaver":
             raise RuntimeError("the engine fell back to InMemorySaver: checkpointers is shadowed")
@@ -167,7 +174,7 @@ async def _engine_round(runs: int, directory: str, durability: str) -> dict[str,
 
 
 async def _langgraph_round(
-    runs: int, directory: str, saver: str, durability: str, streamed: bool
+    runs: int, directory: str, saver: str, durability: str, streamed: bool, offload: bool
 ) -> dict[str, Any]:
     from langgraph.checkpoint.memory import InMemorySaver
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
@@ -202,7 +209,7 @@ async def _langgraph_round(
         from checkpointers.surrealdb import AsyncSurrealSaver
 
         url = f"surrealkv://{directory}/store"
-        async with AsyncSurrealSaver.from_conn_string(url) as cp:
+        async with AsyncSurrealSaver.from_conn_string(url, offload=offload) as cp:
             await cp.setup()
             return await go(cp)
     async with AsyncSqliteSaver.from_conn_string(os.path.join(directory, "ck.sqlite")) as cp:
@@ -215,12 +222,14 @@ async def one_round(variant: str, runs: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="concurrency-") as directory:
         if variant.startswith("engine"):
             durability = "async" if variant == "engine-async" else "sync"
-            result = await _engine_round(runs, directory, durability)
+            offload = variant != "engine-inline"
+            result = await _engine_round(runs, directory, durability, offload)
         else:
             streamed = variant == "surreal-stream"
+            offload = variant == "surreal-offload"
             durability = "sync" if variant.endswith("-sync") or streamed else "async"
             saver = variant.split("-")[0]
-            result = await _langgraph_round(runs, directory, saver, durability, streamed)
+            result = await _langgraph_round(runs, directory, saver, durability, streamed, offload)
     result["runs_per_s"] = runs / result["seconds"]
     result["cpu_ms_per_run"] = result["cpu_seconds"] / runs * 1000
     result["rss_per_run_kb"] = result["rss_delta"] / runs / 1024

@@ -99,10 +99,21 @@ class AsyncSurrealSaver(SaverMethods):
         username: str | None = None,
         password: str | None = None,
         serde: SerializerProtocol | None = None,
+        offload: bool = False,
     ) -> AsyncIterator[AsyncSurrealSaver]:
-        """Open a connection for the saver's lifetime; arguments default to ``SURREALDB_*``."""
+        """Open a connection for the saver's lifetime; arguments default to ``SURREALDB_*``.
+
+        ``offload=True`` runs an embedded store's queries on SurrealDB's own
+        threads, without the GIL: slower for one call at a time, faster with
+        many graphs running at once (``sentient_graph.surreal.connect``).
+        """
         conn = await connect(
-            url, namespace=namespace, database=database, username=username, password=password
+            url,
+            namespace=namespace,
+            database=database,
+            username=username,
+            password=password,
+            offload=offload,
         )
         saver = cls(conn, serde=serde)
         try:

@@ -35,6 +35,15 @@ __all__ = ["STREAM_MODES", "RunDriver", "one_line"]
 
 log = structlog.get_logger(__name__)
 
+
+def _note(event: str, **fields: Any) -> None:
+    """A run's lifecycle line, only where the application configured structlog
+    (the CLI and the server do). Unconfigured, structlog would print every run
+    to stdout: a library says nothing per run unasked (its events say it all)."""
+    if structlog.is_configured():
+        log.info(event, **fields)
+
+
 #: Stream modes the engine asks LangGraph for; ``values`` gives the final state.
 STREAM_MODES: list[StreamMode] = ["tasks", "checkpoints", "custom", "values"]
 
@@ -138,7 +147,7 @@ class RunDriver:
                     payload={"graph": handle.graph_ref, "resumed": resumed},
                     wait=False,
                 )
-                log.info("run.started", graph=handle.graph_ref, resumed=resumed)
+                _note("run.started", graph=handle.graph_ref, resumed=resumed)
                 async for mode, chunk in graph.astream(
                     input, config, stream_mode=STREAM_MODES, durability=self.durability
                 ):
@@ -156,7 +165,7 @@ class RunDriver:
                 await self._end(
                     handle, emitter, "cancelled", emit, EventType.RUN_CANCELLED, {}, held=held
                 )
-                log.info("run.cancelled")
+                _note("run.cancelled")
                 return
             except Exception as exc:
                 message = one_line(exc)
@@ -183,7 +192,7 @@ class RunDriver:
                     error=message,
                     node=failing_node,
                 )
-                log.info("run.failed", error=message, node=failing_node)
+                _note("run.failed", error=message, node=failing_node)
                 return
             handle.values = values
             interrupts = values.get(INTERRUPT_KEY) if isinstance(values, dict) else None
@@ -200,7 +209,7 @@ class RunDriver:
                     {"interrupts": handle.interrupts},
                     held=held,
                 )
-                log.info("run.interrupted")
+                _note("run.interrupted")
             else:
                 handle.status = "completed"
                 await self._end(
@@ -213,7 +222,7 @@ class RunDriver:
                     input=None,
                     run_config=None,
                 )
-                log.info("run.completed")
+                _note("run.completed")
 
     async def _translate(self, emitter: Any, mode: str, chunk: Any) -> None:
         for event in await emitter.from_chunk_deferred(mode, chunk):

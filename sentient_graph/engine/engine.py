@@ -174,6 +174,7 @@ class Engine:
         redis: bool = True,
         store: BaseStore | bool = True,
         store_index: IndexConfig | None = None,
+        offload: bool = True,
     ) -> _Opening:
         """Open an engine: connection, checkpointer, event bus, run table.
 
@@ -202,6 +203,12 @@ class Engine:
                 A graph compiled with a store of its own keeps it.
             store_index: The default store's vector index (LangGraph's ``index=``
                 config, e.g. :func:`sentient_graph.store.default_index`); none by default.
+            offload: On an embedded store, run its queries on the SurrealDB
+                engine's own threads, which leave the GIL to the runs
+                (``sentient_graph.surreal.connect(..., offload=)``): more runs
+                at once per second, for about 0.2 ms more per query.
+                ``False`` runs them on the event loop's thread: lower latency
+                for one run at a time. Ignored for a server URL.
 
         Returns:
             An awaitable that is also an async context manager.
@@ -215,7 +222,9 @@ class Engine:
         async def factory() -> Engine:
             from sentient_graph.events import DEFAULT_LINGER, EventBus
 
-            conn = await db.connect(surreal_url, namespace=namespace, database=database)
+            conn = await db.connect(
+                surreal_url, namespace=namespace, database=database, offload=offload
+            )
             try:
                 saver = await _open_saver(conn)
                 bus = await EventBus.open(

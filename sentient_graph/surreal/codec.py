@@ -6,7 +6,7 @@ SDK's pure-Python CBOR: see BENCHMARKS.md), with the same value mapping as the
 SDK (``None`` goes out as NONE, :data:`surrealdb.Null` as NULL,
 :class:`surrealdb.RecordID` as a record id; tags coming back are decoded by the
 SDK's own ``tag_decoder``); sending a request straight to an embedded engine
-(:func:`execute`); and the SDK's request ids, which must not draw from
+(:func:`execute`, :func:`aexecute`); and the SDK's request ids, which must not draw from
 :func:`uuid.uuid4` (:func:`quiet_request_ids`).
 
 Must not: open, close or choose connections (``connection.py`` does), or
@@ -141,6 +141,18 @@ def execute(engine: Any, frame: bytes, what: str = "query") -> dict[str, Any]:
     """
     with mapped_engine_errors(what):
         answer = engine.execute(frame)
+    return decode_answer(answer)
+
+
+async def aexecute(engine: Any, frame: bytes, what: str = "query") -> dict[str, Any]:
+    """:func:`execute` for an engine whose ``execute`` is a coroutine (the SDK's
+    async embedded engine: it runs on the engine's own threads, without the GIL).
+
+    Raises:
+        surrealdb.errors.SurrealError: the engine refused the frame (the SDK's mapping).
+    """
+    with mapped_engine_errors(what):
+        answer = await engine.execute(frame)
     return decode_answer(answer)
 
 

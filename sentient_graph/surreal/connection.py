@@ -36,6 +36,7 @@ from surrealdb.errors import SurrealError
 from sentient_graph.errors import ConfigError, StoreUnavailable
 from sentient_graph.settings import SurrealSettings
 from sentient_graph.surreal import codec
+from sentient_graph.surreal.bridge import LoopThread
 from sentient_graph.surreal.store_lock import clear_owner, locked_error, write_owner
 from sentient_graph.surreal.url import SurrealUrl, describe_url, parse_url, sdk_url
 
@@ -119,8 +120,11 @@ def retry_delay(attempt: int) -> float:
 class _Shared:
     """One SDK connection and everyone who holds it.
 
-    ``kind`` is ``"blocking"`` for the embedded engine, whose one blocking
-    SDK connection serves sync and async callers alike, and ``"async"`` /
+    ``kind`` is ``"blocking"`` for the embedded engine called on the caller's
+    thread, whose one blocking SDK connection serves sync and async callers
+    alike; ``"offload"`` for the embedded engine's async connection, whose
+    queries run on the engine's threads (sync callers reach it through a
+    :class:`~sentient_graph.surreal.bridge.LoopThread`); ``"async"`` /
     ``"sync"`` for a server.
     """
 
@@ -134,6 +138,8 @@ class _Shared:
     # Serialises calls into the SDK connection, which is not safe to share
     # between threads.
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # For sync callers of an "offload" connection.
+    bridge: LoopThread = field(default_factory=LoopThread)
 
     def query_locked(self, sql: str, vars: dict[str, Any]) -> dict[str, Any]:
         """Run one request; the caller holds :attr:`lock`."""
@@ -146,13 +152,37 @@ class _Shared:
             return self.sdk.query_raw(sql, vars)  # type: ignore[no-any-return]
         return codec.execute(engine, frame)
 
+    async def query_offloaded(self, sql: str, vars: dict[str, Any]) -> dict[str, Any]:
+        """Run one request on an ``"offload"`` connection (the engine's threads, no GIL)."""
+        engine = codec.embedded_engine(self.sdk)
+        frame = codec.encode_query(sql, vars) if engine is not None else None
+        if frame is None:
+            return await self.sdk.query_raw(sql, vars)  # type: ignore[no-any-return]
+        return await codec.aexecute(engine, frame)
+
     def query_blocking(self, sql: str, vars: dict[str, Any]) -> dict[str, Any]:
+        if self.kind == "offload":
+            return self.bridge.run(self.query_offloaded(sql, vars))
         with self.lock:
             return self.query_locked(sql, vars)
 
     def close_blocking(self) -> None:
+        if self.kind == "offload":
+            with contextlib.suppress(Exception):
+                self.bridge.run(self.sdk.close())
+            self.bridge.stop()
+            return
         with contextlib.suppress(Exception), self.lock:
             self.sdk.close()
+
+    async def aclose_sdk(self) -> None:
+        """Close the SDK connection from async code."""
+        if self.kind in ("blocking", "sync"):
+            await asyncio.to_thread(self.close_blocking)
+            return
+        with contextlib.suppress(Exception):
+            await self.sdk.close()
+        self.bridge.stop()
 
 
 _REGISTRY: dict[tuple[str, str], _Shared] = {}
@@ -235,6 +265,11 @@ class _Handle:
         """The underlying ``surrealdb`` SDK connection."""
         return self._shared.sdk
 
+    @property
+    def offloaded(self) -> bool:
+        """True when an embedded store's queries run on the engine's threads (``offload=True``)."""
+        return self._shared.kind == "offload"
+
 
 class AsyncConnection(_Handle):
     """An open SurrealDB connection for async code; close with :meth:`aclose`.
@@ -242,13 +277,17 @@ class AsyncConnection(_Handle):
     On the embedded engine, queries run on the caller's thread when the
     connection is free (an embedded query is a function call: a hop to another
     thread would cost more than most queries) and on a worker thread when it
-    is busy, so the event loop never waits on the lock.
+    is busy, so the event loop never waits on the lock. Opened with
+    ``offload=True``, they run on the engine's own threads instead, without
+    the GIL.
     """
 
     async def _once(self, sql: str, vars: dict[str, Any]) -> dict[str, Any]:
         shared = self._shared
         if shared.kind == "async":
             return await shared.sdk.query_raw(sql, vars)  # type: ignore[no-any-return]
+        if shared.kind == "offload":
+            return await shared.query_offloaded(sql, vars)
         if shared.lock.acquire(blocking=False):
             try:
                 raw = shared.query_locked(sql, vars)
@@ -299,11 +338,7 @@ class AsyncConnection(_Handle):
         shared = self._shared
         if not _release(shared):
             return
-        if shared.kind == "async":
-            with contextlib.suppress(Exception):
-                await shared.sdk.close()
-        else:
-            await asyncio.to_thread(shared.close_blocking)
+        await shared.aclose_sdk()
         _after_close(shared)
 
     async def __aenter__(self) -> AsyncConnection:
@@ -432,12 +467,21 @@ async def connect(
     database: str | None = None,
     username: str | None = None,
     password: str | None = None,
+    offload: bool = False,
 ) -> AsyncConnection:
     """Open (or share) an async connection.
 
     Arguments win over ``SURREALDB_URL``, ``SURREALDB_NAMESPACE``,
     ``SURREALDB_DATABASE``, ``SURREALDB_USERNAME`` and ``SURREALDB_PASSWORD``.
     Credentials are used for servers only: the embedded engine needs none.
+
+    Args:
+        offload: On an embedded store, run queries on the engine's own threads,
+            which do not hold the GIL, instead of on the caller's: each query
+            costs more (a hop to the engine's threads and back), but the
+            store's work overlaps with Python's, which pays when many runs go
+            at once (the engine opens its store so). The first connection to a
+            store in a process decides; later ones share it as it is.
 
     Raises:
         ConfigError: the URL is malformed or names an unknown scheme.
@@ -449,19 +493,20 @@ async def connect(
     shared = _share_or_none(settings, key, "async")
     if shared is not None:
         return AsyncConnection(shared)
-    if parsed.embedded:
+    if parsed.embedded and not offload:
         sdk = await asyncio.to_thread(_open_blocking, settings, parsed)
         return AsyncConnection(_register(sdk, settings, path, "blocking", key))
     try:
         sdk = AsyncSurreal(sdk_url(parsed))
         await sdk.connect()
         creds = _signin_vars(settings)
-        if creds:
+        if creds and not parsed.embedded:
             await sdk.signin(creds)
         await sdk.use(settings.namespace, settings.database)
     except (SurrealError, OSError, RuntimeError) as exc:
         raise _map_open_error(exc, settings, path) from None
-    return AsyncConnection(_register(sdk, settings, path, "async", key))
+    kind = "offload" if parsed.embedded else "async"
+    return AsyncConnection(_register(sdk, settings, path, kind, key))
 
 
 def connect_sync(
@@ -520,9 +565,10 @@ def _close_leftovers() -> None:
     for shared in leftovers:
         if shared.sdk is None:
             continue
-        if shared.kind == "async":
+        if shared.kind in ("async", "offload"):
             with contextlib.suppress(Exception):
                 asyncio.run(shared.sdk.close())
+            shared.bridge.stop()
         else:
             shared.close_blocking()
         _after_close(shared)

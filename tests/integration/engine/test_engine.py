@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import structlog
 from langgraph.graph import START, StateGraph
 
 from sentient_graph import db
@@ -380,3 +381,18 @@ async def test_event_linger_is_the_engines_to_choose() -> None:
         assert [e.seq for e in logged] == list(range(1, len(logged) + 1))
         assert logged[0].type is EventType.RUN_STARTED
         assert logged[-1].type is EventType.RUN_COMPLETED
+
+
+@pytest.mark.usefixtures("default_structlog")
+async def test_a_library_run_prints_nothing_unless_logging_is_configured(
+    engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    graph, _ctl = make_diamond()
+    await (await engine.start(graph, {"log": []}, "quiet")).wait()
+    assert capsys.readouterr().out == ""  # structlog unconfigured: no line per run
+    with structlog.testing.capture_logs() as logs:
+        await (await engine.start(graph, {"log": []}, "told")).wait()
+    assert [e["event"] for e in logs if e["event"].startswith("run.")] == [
+        "run.started",
+        "run.completed",
+    ]

@@ -1,0 +1,93 @@
+"""An embedded store whose queries run on the engine's own threads (``connect(..., offload=True)``)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from surrealdb import Duration
+
+from sentient_graph import Engine
+from sentient_graph.db import QueryFailed, connect, connect_sync
+from tests.integration.test_db import ROUND_TRIP_SQL, SAMPLE_VARS
+
+BRIDGE = "sentient-graph-bridge"
+
+
+def _bridges() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == BRIDGE]
+
+
+async def test_offloaded_queries_answer_as_inline_ones_do() -> None:
+    with connect_sync("mem://", namespace="wire", database="wire") as inline:
+        expected = inline.query(ROUND_TRIP_SQL, SAMPLE_VARS)
+    conn = await connect("mem://", namespace="wire", database="wire", offload=True)
+    try:
+        assert conn.offloaded
+        assert await conn.query(ROUND_TRIP_SQL, SAMPLE_VARS) == expected
+        # A value only the SDK encodes goes through the SDK, on the same connection.
+        assert await conn.query("RETURN $d + 1s", {"d": Duration.parse("1s")}) == [
+            Duration.parse("2s")
+        ]
+        with pytest.raises(QueryFailed, match="boom"):
+            await conn.query("THROW 'boom'")
+    finally:
+        await conn.aclose()
+
+
+async def test_queries_run_inline_by_default() -> None:
+    conn = await connect("mem://", namespace="t", database="t")
+    try:
+        assert not conn.offloaded
+    finally:
+        await conn.aclose()
+
+
+async def test_sync_callers_share_an_offloaded_store_through_a_bridge(tmp_path: Path) -> None:
+    url = f"surrealkv://{tmp_path / 'store'}"
+    conn = await connect(url, namespace="t", database="t", offload=True)
+    sync = connect_sync(url, namespace="t", database="t")
+    assert sync.sdk is conn.sdk  # one connection per store in a process
+    # Called on the event loop's own thread (a sync saver inside async code): the
+    # bridge runs the query on its loop, not on this one.
+    sync.query("CREATE note:a SET text = $text", {"text": "from sync"})
+    assert await conn.query("SELECT VALUE text FROM note:a") == [["from sync"]]
+    assert len(_bridges()) == 1
+    await conn.aclose()
+    # The sync holder is the last: its close closes the store and ends the bridge.
+    assert sync.query("SELECT VALUE text FROM note:a") == [["from sync"]]
+    sync.close()
+    assert _bridges() == []
+    again = await connect(url, namespace="t", database="t")  # the lock was released
+    try:
+        assert await again.query("SELECT VALUE text FROM note:a") == [["from sync"]]
+    finally:
+        await again.aclose()
+
+
+async def test_the_engine_offloads_its_embedded_store_unless_told_not_to(tmp_path: Path) -> None:
+    async with Engine.open(f"surrealkv://{tmp_path / 'a'}", redis=False) as engine:
+        assert engine.conn.offloaded
+    async with Engine.open(f"surrealkv://{tmp_path / 'b'}", redis=False, offload=False) as engine:
+        assert not engine.conn.offloaded
+
+
+def test_an_offloaded_store_left_open_is_closed_at_exit(tmp_path: Path) -> None:
+    url = f"surrealkv://{tmp_path / 'store'}"
+    script = (
+        "import asyncio\n"
+        "from sentient_graph.db import connect\n"
+        "async def main():\n"
+        f"    conn = await connect({url!r}, namespace='t', database='t', offload=True)\n"
+        "    await conn.query('CREATE note:a SET n = 1')\n"
+        "asyncio.run(main())\n"  # never closed: the exit hook closes it
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    with connect_sync(url, namespace="t", database="t") as conn:
+        assert conn.query("SELECT VALUE n FROM note:a") == [[1]]
