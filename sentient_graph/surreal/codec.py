@@ -57,6 +57,10 @@ class _Unsupported(Exception):
     """A value only the SDK's encoder knows."""
 
 
+#: CBOR head of a record id: tag 8 (0xc8), then an array of two items (0x82).
+_RECORD_ID_HEAD = bytes([0xC0 | _TAG_RECORD_ID, 0x82])
+
+
 def _none(encoder: cbor2.CBOREncoder, _value: None) -> None:
     encoder.write(b"\xc6\xf6")  # tag 6 around null: SurrealDB's NONE
 
@@ -66,7 +70,11 @@ def _null(encoder: cbor2.CBOREncoder, _value: NullType) -> None:
 
 
 def _record_id(encoder: cbor2.CBOREncoder, value: RecordID) -> None:
-    encoder.encode(cbor2.CBORTag(_TAG_RECORD_ID, [value.table_name, value.id]))
+    # Tag 8 around [table, id], its head written here: what encoding
+    # CBORTag(8, [table, id]) writes, without building one per record id.
+    encoder.write(_RECORD_ID_HEAD)
+    encoder.encode(value.table_name)
+    encoder.encode(value.id)
 
 
 def _refuse(_encoder: cbor2.CBOREncoder, value: Any) -> None:
