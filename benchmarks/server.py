@@ -119,7 +119,13 @@ async def serial(run: Any, url: str, n: int) -> float:
     return statistics.median(times) * 1000
 
 
-async def concurrent(run: Any, url: str, clients: int, total: int) -> float:
+async def concurrent(run: Any, url: str, clients: int, total: int, windows: int = 1) -> float:
+    """Runs/s with ``clients`` at once: the median of ``windows`` windows of ``total`` runs."""
+    rates = [await _window(run, url, clients, total) for _ in range(windows)]
+    return statistics.median(rates)
+
+
+async def _window(run: Any, url: str, clients: int, total: int) -> float:
     limits = httpx.Limits(max_connections=clients * 2, max_keepalive_connections=clients * 2)
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
         left = total
@@ -308,10 +314,15 @@ async def measure_engine(args: argparse.Namespace) -> dict[str, Any]:
                 async with sem:
                     await one()
 
-            began = time.perf_counter()
-            await asyncio.gather(*(limited() for _ in range(args.total)))
-            rate = args.total / (time.perf_counter() - began)
-    return {"serial_p50_ms": statistics.median(times) * 1000, "runs_per_s": rate}
+            rates = []
+            for _ in range(args.windows):
+                began = time.perf_counter()
+                await asyncio.gather(*(limited() for _ in range(args.total)))
+                rates.append(args.total / (time.perf_counter() - began))
+    return {
+        "serial_p50_ms": statistics.median(times) * 1000,
+        "runs_per_s": statistics.median(rates),
+    }
 
 
 async def measure_ours(args: argparse.Namespace) -> dict[str, Any]:
@@ -323,10 +334,14 @@ async def measure_ours(args: argparse.Namespace) -> dict[str, Any]:
             print("measuring", "ours", "serial_p50_ms", file=sys.stderr, flush=True)
             ours["serial_p50_ms"] = await serial(ours_run, url, args.serial)
             print("measuring", "ours", "runs_per_s", file=sys.stderr, flush=True)
-            ours["runs_per_s"] = await concurrent(ours_run, url, args.clients, args.total)
+            ours["runs_per_s"] = await concurrent(
+                ours_run, url, args.clients, args.total, args.windows
+            )
             print("measuring", "ours", "wait", file=sys.stderr, flush=True)
             ours["wait_serial_p50_ms"] = await serial(ours_wait, url, args.serial)
-            ours["wait_runs_per_s"] = await concurrent(ours_wait, url, args.clients, args.total)
+            ours["wait_runs_per_s"] = await concurrent(
+                ours_wait, url, args.clients, args.total, args.windows
+            )
             print("measuring", "ours", "ws_p50_ms", file=sys.stderr, flush=True)
             ours["ws_p50_ms"], ours["ws_p99_ms"] = await ws_transitions(url, args.ws_runs)
             print("measuring", "ours", "rss_mb", file=sys.stderr, flush=True)
@@ -345,7 +360,9 @@ async def measure_peer(args: argparse.Namespace) -> dict[str, Any]:
             print("measuring", "peer", "serial_p50_ms", file=sys.stderr, flush=True)
             peer["serial_p50_ms"] = await serial(peer_run, url, args.serial)
             print("measuring", "peer", "runs_per_s", file=sys.stderr, flush=True)
-            peer["runs_per_s"] = await concurrent(peer_run, url, args.clients, args.total)
+            peer["runs_per_s"] = await concurrent(
+                peer_run, url, args.clients, args.total, args.windows
+            )
             print("measuring", "peer", "rss_mb", file=sys.stderr, flush=True)
             peer["rss_mb"] = await memory_peer(url, proc.pid, args.threads)
             return peer
@@ -361,7 +378,8 @@ def markdown(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> st
         "## Server",
         "",
         f"`nice -n 10 python benchmarks/server.py --markdown` (4-node graph, each node sleeps 10 ms; "
-        f"serial: {args.serial} runs; throughput: {args.total} runs over {args.clients} concurrent clients; "
+        f"serial: {args.serial} runs; throughput: the median of {args.windows} windows of {args.total} runs "
+        f"over {args.clients} concurrent clients; "
         f"WebSocket: node transitions of {args.ws_runs} runs to a client in another process; "
         f"memory: RSS with {args.threads} threads stored and {args.subscribers} live WebSocket subscribers, "
         "LangGraph's server with the threads only). Ours: `POST /runs` then the SSE stream until "
@@ -406,6 +424,9 @@ def main() -> None:
     parser.add_argument("--serial", type=int, default=30)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--total", type=int, default=300)
+    parser.add_argument(
+        "--windows", type=int, default=3, help="throughput: the median of this many windows"
+    )
     parser.add_argument("--ws-runs", type=int, default=30)
     parser.add_argument("--threads", type=int, default=1000)
     parser.add_argument("--subscribers", type=int, default=100)
