@@ -43,10 +43,9 @@ SOLO_STARTS = 20
 
 #: name -> what it is (the table's first column).
 VARIANTS: dict[str, str] = {
-    "engine": "sentient_graph.Engine, surrealkv:// (durability sync, queries offloaded: "
-    "its defaults)",
+    "engine": "sentient_graph.Engine, surrealkv:// (durability sync, its default)",
     "engine-async": "sentient_graph.Engine, surrealkv://, durability async",
-    "engine-inline": "sentient_graph.Engine, surrealkv://, queries inline (offload=False)",
+    "engine-offload": "sentient_graph.Engine, surrealkv://, queries offloaded (offload=True)",
     "sqlite": "LangGraph ainvoke, AsyncSqliteSaver (file; durability async, LangGraph's default)",
     "sqlite-sync": "LangGraph ainvoke, AsyncSqliteSaver (file), durability sync",
     "memory": "LangGraph ainvoke, InMemorySaver",
@@ -222,7 +221,7 @@ async def one_round(variant: str, runs: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="concurrency-") as directory:
         if variant.startswith("engine"):
             durability = "async" if variant == "engine-async" else "sync"
-            offload = variant != "engine-inline"
+            offload = variant == "engine-offload"
             result = await _engine_round(runs, directory, durability, offload)
         else:
             streamed = variant == "surreal-stream"

@@ -174,7 +174,7 @@ class Engine:
         redis: bool = True,
         store: BaseStore | bool = True,
         store_index: IndexConfig | None = None,
-        offload: bool = True,
+        offload: bool = False,
     ) -> _Opening:
         """Open an engine: connection, checkpointer, event bus, run table.
 
@@ -205,10 +205,13 @@ class Engine:
                 config, e.g. :func:`sentient_graph.store.default_index`); none by default.
             offload: On an embedded store, run its queries on the SurrealDB
                 engine's own threads, which leave the GIL to the runs
-                (``sentient_graph.surreal.connect(..., offload=)``): more runs
-                at once per second, for about 0.2 ms more per query.
-                ``False`` runs them on the event loop's thread: lower latency
-                for one run at a time. Ignored for a server URL.
+                (``sentient_graph.surreal.connect(..., offload=True)``): more
+                runs per second with many at once, about 0.2 ms more per query.
+                The SDK's async engine behind it can abort the process
+                (SIGABRT) while the interpreter shuts down, even after the
+                store was closed: a process that opts in should leave with
+                ``os._exit`` once its work is done, as the ``sentient-graph``
+                command does. Ignored for a server URL.
 
         Returns:
             An awaitable that is also an async context manager.

@@ -480,8 +480,12 @@ async def connect(
             which do not hold the GIL, instead of on the caller's: each query
             costs more (a hop to the engine's threads and back), but the
             store's work overlaps with Python's, which pays when many runs go
-            at once (the engine opens its store so). The first connection to a
-            store in a process decides; later ones share it as it is.
+            at once. The first connection to a store in a process decides;
+            later ones share it as it is. The SDK's async engine can abort the
+            process (SIGABRT, a panic in a ``tokio-rt-worker`` thread) while the
+            interpreter shuts down, even after the connection was closed; a
+            process that offloads should leave with ``os._exit``, as the
+            ``sentient-graph`` command does (BENCHMARKS.md, "Concurrent runs").
 
     Raises:
         ConfigError: the URL is malformed or names an unknown scheme.

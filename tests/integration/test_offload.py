@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import threading
@@ -12,6 +13,7 @@ from surrealdb import Duration
 
 from sentient_graph import Engine
 from sentient_graph.db import QueryFailed, connect, connect_sync
+from sentient_graph.surreal import connection
 from tests.integration.test_db import ROUND_TRIP_SQL, SAMPLE_VARS
 
 BRIDGE = "sentient-graph-bridge"
@@ -68,22 +70,39 @@ async def test_sync_callers_share_an_offloaded_store_through_a_bridge(tmp_path: 
         await again.aclose()
 
 
-async def test_the_engine_offloads_its_embedded_store_unless_told_not_to(tmp_path: Path) -> None:
+async def test_the_engine_runs_queries_inline_unless_asked_to_offload(tmp_path: Path) -> None:
     async with Engine.open(f"surrealkv://{tmp_path / 'a'}", redis=False) as engine:
-        assert engine.conn.offloaded
-    async with Engine.open(f"surrealkv://{tmp_path / 'b'}", redis=False, offload=False) as engine:
         assert not engine.conn.offloaded
+    async with Engine.open(f"surrealkv://{tmp_path / 'b'}", redis=False, offload=True) as engine:
+        assert engine.conn.offloaded
 
 
-def test_an_offloaded_store_left_open_is_closed_at_exit(tmp_path: Path) -> None:
+async def test_the_exit_hook_closes_an_offloaded_store_left_open(tmp_path: Path) -> None:
+    url = f"surrealkv://{tmp_path / 'store'}"
+    conn = await connect(url, namespace="t", database="t", offload=True)
+    await conn.query("CREATE note:a SET n = 1")
+    await asyncio.to_thread(connection._close_leftovers)  # what atexit runs, off this loop
+    assert conn.sdk is None  # closed and let go
+    again = connect_sync(url, namespace="t", database="t")  # the store was released
+    try:
+        assert again.query("SELECT VALUE n FROM note:a") == [[1]]
+    finally:
+        again.close()
+
+
+def test_a_process_that_offloads_and_leaves_with_os_exit_exits_cleanly(tmp_path: Path) -> None:
+    # The documented way out for a process that offloads (the SDK's async engine can
+    # abort during interpreter shutdown): close, then os._exit, as the CLI does.
     url = f"surrealkv://{tmp_path / 'store'}"
     script = (
-        "import asyncio\n"
+        "import asyncio, os\n"
         "from sentient_graph.db import connect\n"
         "async def main():\n"
         f"    conn = await connect({url!r}, namespace='t', database='t', offload=True)\n"
         "    await conn.query('CREATE note:a SET n = 1')\n"
-        "asyncio.run(main())\n"  # never closed: the exit hook closes it
+        "    await conn.aclose()\n"
+        "asyncio.run(main())\n"
+        "os._exit(0)\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
