@@ -118,8 +118,8 @@ class WriteBatch:
     One ``put`` or ``put_writes`` is a batch of one. The async saver merges
     the batches issued in the same event-loop tick (a superstep's parallel
     tasks finish together) into one request (:func:`group_commit`): on
-    ``surrealkv://`` each commit may wait for a sync to disk. Merging keeps each operation's meaning: rows are
-    applied in order (the first regular write and the last special write of a
+    ``surrealkv://`` each commit may wait for a sync to disk. Merging keeps
+    each operation's meaning: rows are applied in order (the first regular write and the last special write of a
     key win, as they would one by one) and each pointer moves to the newest id.
     """
 

@@ -206,7 +206,8 @@ class Engine:
             offload: On an embedded store, run its queries on the SurrealDB
                 engine's own threads, which leave the GIL to the runs
                 (``sentient_graph.surreal.connect(..., offload=True)``): more
-                runs per second with many at once, about 0.2 ms more per query.
+                runs per second with many at once, a longer wait for each query
+                (BENCHMARKS.md, "Concurrent runs").
                 The SDK's async engine behind it can abort the process
                 (SIGABRT) while the interpreter shuts down, even after the
                 store was closed: a process that opts in should leave with

@@ -146,17 +146,15 @@ def pages(events: Iterable[Event]) -> list[list[Event]]:
     return done + list(open_pages.values())
 
 
-def insert_groups(events: Sequence[Event]) -> list[list[Event]]:
-    """``events`` split into groups of whole pages, at most :data:`ROWS_PER_INSERT` each.
+def insert_groups(events: Iterable[Event]) -> list[list[list[Event]]]:
+    """The :func:`pages` of ``events`` in groups of at most :data:`ROWS_PER_INSERT`.
 
-    Each group is one :meth:`EventLog.append_many`; a run's pages keep their
+    Each group is one :meth:`EventLog.append_pages`; a run's pages keep their
     order across the groups.
     """
     all_pages = pages(events)
-    if len(all_pages) <= ROWS_PER_INSERT:
-        return [list(events)]
     return [
-        [event for page in all_pages[start : start + ROWS_PER_INSERT] for event in page]
+        all_pages[start : start + ROWS_PER_INSERT]
         for start in range(0, len(all_pages), ROWS_PER_INSERT)
     ]
 
@@ -168,9 +166,9 @@ class WrittenPage(NamedTuple):
     json: str
 
 
-def _written_pages(events: Iterable[Event]) -> list[WrittenPage]:
-    """:func:`pages` of ``events``, each with its JSON array (the row's ``json``)."""
-    return [WrittenPage(page, events_to_json(page)) for page in pages(events)]
+def _written_pages(page_list: Iterable[list[Event]]) -> list[WrittenPage]:
+    """Each page with its JSON array (the row's ``json``)."""
+    return [WrittenPage(page, events_to_json(page)) for page in page_list]
 
 
 def _row(written: WrittenPage) -> dict[str, Any]:
@@ -195,14 +193,16 @@ def _row(written: WrittenPage) -> dict[str, Any]:
     return row
 
 
-def _insert(events: Sequence[Event]) -> tuple[list[WrittenPage], dict[str, Any]]:
-    """The pages of ``events`` and the parameters of their ``INSERT``."""
-    for event in events:
-        if event.seq < 1:
-            raise ValueError(
-                f"event {event.type} of run {event.run_id!r} has no seq; emit it through RunEmitter"
-            )
-    written = _written_pages(events)
+def _insert(page_list: Sequence[list[Event]]) -> tuple[list[WrittenPage], dict[str, Any]]:
+    """The pages with their JSON, and the parameters of their ``INSERT``."""
+    for page in page_list:
+        for event in page:
+            if event.seq < 1:
+                raise ValueError(
+                    f"event {event.type} of run {event.run_id!r} has no seq; "
+                    "emit it through RunEmitter"
+                )
+    written = _written_pages(page_list)
     return written, {"rows": [_row(page) for page in written]}
 
 
@@ -260,7 +260,14 @@ class EventLog:
         first, as a query otherwise does; the bus's writer hands events on to
         live delivery this way, one loop turn sooner.
         """
-        written, params = _insert(events)
+        return await self.append_pages(pages(events), at_once=at_once)
+
+    async def append_pages(
+        self, page_list: Sequence[list[Event]], *, at_once: bool = False
+    ) -> list[WrittenPage]:
+        """:meth:`append_many` of events already split into pages (:func:`pages`,
+        :func:`insert_groups`): one statement, all of them or none."""
+        written, params = _insert(page_list)
         if written and (not at_once or self._conn.query_now(_INSERT, params) is None):
             await self._conn.query(_INSERT, params)
         return written
@@ -269,7 +276,7 @@ class EventLog:
         """:meth:`append_many` on the caller's thread, returning before the event loop
         turns; ``None``, with nothing written, where that cannot be (a busy or
         remote connection, a conflict to retry)."""
-        written, params = _insert(events)
+        written, params = _insert(pages(events))
         if written and self._conn.query_now(_INSERT, params) is None:
             return None
         return written
@@ -381,7 +388,7 @@ class EventLog:
                 else:
                     kept.append(event)
         if rows:
-            rewritten = [_row(page) for page in _written_pages(kept)]
+            rewritten = [_row(page) for page in _written_pages(pages(kept))]
             ids = {row["id"] for row in rewritten}
             gone = [row["id"] for row in rows if row["id"] not in ids]
             await self._conn.query(_REWRITE_PAGES, {"gone": gone, "rows": rewritten})

@@ -346,13 +346,14 @@ class LogWriter:
         try:
             for group in insert_groups(events):
                 try:
-                    pages += await self.log.append_many(group, at_once=at_once)
+                    pages += await self.log.append_pages(group, at_once=at_once)
                 except Exception as exc:
-                    if len(group) == 1:
-                        failed[id(group[0])] = exc
+                    grouped = [event for page in group for event in page]
+                    if len(grouped) == 1:
+                        failed[id(grouped[0])] = exc
                         continue
                     # One refused event (a duplicate seq) must not sink its neighbours.
-                    for event in group:
+                    for event in grouped:
                         try:
                             pages += await self.log.append_many([event])
                         except Exception as one:

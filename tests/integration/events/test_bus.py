@@ -234,14 +234,14 @@ async def test_deferred_events_keep_their_order_around_awaited_ones(
         thread = new_thread_id()
         log = buses.publisher.log
         assert log is not None
-        append_many = log.append_many
+        append_pages = log.append_pages
         handed_to_log: list[int] = []
 
-        async def spy(events: list[Event], **kwargs: Any) -> Any:  # the real log, watched
-            handed_to_log.extend(e.seq for e in events if e.thread_id == thread)
-            return await append_many(events, **kwargs)
+        async def spy(page_list: list[list[Event]], **kwargs: Any) -> Any:  # the real log, watched
+            handed_to_log.extend(e.seq for page in page_list for e in page if e.thread_id == thread)
+            return await append_pages(page_list, **kwargs)
 
-        monkeypatch.setattr(log, "append_many", spy)
+        monkeypatch.setattr(log, "append_pages", spy)
         publish_many = buses.publisher.publish_many
         queued = asyncio.Event()  # the awaited event is numbered and handed to the bus
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -26,6 +28,22 @@ TEST_GRAPHS = [
     f"chain={HERE / 'graphs_for_tests.py'}:chain",
     f"blocker={HERE / 'graphs_for_tests.py'}:blocker",
 ]
+
+
+def serve_process(
+    *args: str, cwd: Path = REPO, env: dict[str, str] | None = None, **kwargs: object
+) -> subprocess.Popen[str]:
+    """``python -m sentient_graph serve ARGS`` in ``cwd``, this environment plus ``env``,
+    its output piped."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "sentient_graph", "serve", *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,  # type: ignore[arg-type]
+    )
 
 
 def wait_for_url_file(server: subprocess.Popen[str], url_file: Path, within: float = 60) -> dict:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.floors import declared_floor, floor_path, installed_floor
-from tests.integration.server.conftest import TEST_GRAPHS, new_thread, wait_for_url_file
+from tests.integration.server.conftest import (
+    TEST_GRAPHS,
+    new_thread,
+    serve_process,
+    wait_for_url_file,
+)
 from tests.services import free_port
 
 
@@ -19,18 +21,16 @@ from tests.services import free_port
 def test_the_lowest_httptools_allowed_serves_runs(tmp_path: Path) -> None:
     version = declared_floor("httptools")
     target = installed_floor("httptools", version)
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "SURREALDB_URL")}
-    command = [sys.executable, "-m", "sentient_graph", "serve", "--port", str(port)]
     store = f"surrealkv://{tmp_path / '.sentient' / 'store'}"  # its URL file goes beside it
-    command += ["--surreal-url", store, *[f"--graph={g}" for g in TEST_GRAPHS]]
-    proc = subprocess.Popen(
-        command,
+    graphs = [f"--graph={g}" for g in TEST_GRAPHS]
+    proc = serve_process(
+        "--port",
+        str(free_port()),
+        "--surreal-url",
+        store,
+        *graphs,
         cwd=tmp_path,
-        env={**env, "PYTHONPATH": floor_path(target)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        env={"PYTHONPATH": floor_path(target)},
     )
     try:
         base = wait_for_url_file(proc, tmp_path / ".sentient" / "server.json")["url"]

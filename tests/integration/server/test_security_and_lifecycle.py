@@ -24,6 +24,7 @@ from tests.integration.server.conftest import (
     RunningServer,
     free_port,
     new_thread,
+    serve_process,
     served,
     start_server,
     stop_server,
@@ -68,20 +69,6 @@ def test_websocket_needs_the_token(guarded: RunningServer) -> None:
         assert "result" in json.loads(ws.recv(timeout=10))
 
 
-def _serve(
-    *args: str, env: dict[str, str] | None = None, **kwargs: object
-) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "sentient_graph", "serve", *args],
-        cwd=REPO,
-        env={**os.environ, **(env or {})},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        **kwargs,  # type: ignore[arg-type]
-    )
-
-
 def test_a_public_bind_without_a_token_is_refused() -> None:
     env = {k: v for k, v in os.environ.items() if k != "SENTIENT_TOKEN"}
     proc = subprocess.run(
@@ -102,7 +89,9 @@ def test_sigterm_cancels_runs_releases_the_store_and_removes_server_json(tmp_pat
     store = tmp_path / ".sentient" / "store"
     url = f"surrealkv://{store}"
     port = free_port()
-    proc = _serve("--port", str(port), "--surreal-url", url, *[f"--graph={g}" for g in TEST_GRAPHS])
+    proc = serve_process(
+        "--port", str(port), "--surreal-url", url, *[f"--graph={g}" for g in TEST_GRAPHS]
+    )
     url_file = tmp_path / ".sentient" / "server.json"
     try:
         base = f"http://127.0.0.1:{port}"
