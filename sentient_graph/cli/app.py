@@ -213,8 +213,7 @@ def main() -> None:
         sys.stderr.flush()
     except OSError:
         pass
-    # Every store was closed and every line flushed by now. The embedded SurrealDB
-    # engine sometimes aborts a process (SIGABRT, a Rust panic in a tokio
-    # worker) during interpreter shutdown even after its connection was closed;
-    # leaving without that shutdown keeps exit codes true.
+    # Every store was closed and every line flushed by now: nothing is left for
+    # the interpreter's teardown to do but take time, or fail in a native
+    # extension after the work is done and turn a true exit code into a false one.
     os._exit(code)

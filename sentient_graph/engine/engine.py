@@ -208,11 +208,7 @@ class Engine:
                 (``sentient_graph.surreal.connect(..., offload=True)``): more
                 runs per second with many at once, a longer wait for each query
                 (BENCHMARKS.md, "Concurrent runs").
-                The SDK's async engine behind it can abort the process
-                (SIGABRT) while the interpreter shuts down, even after the
-                store was closed: a process that opts in should leave with
-                ``os._exit`` once its work is done, as the ``sentient-graph``
-                command does. Ignored for a server URL.
+                Ignored for a server URL.
 
         Returns:
             An awaitable that is also an async context manager.

@@ -28,6 +28,7 @@ import os
 import re
 import types
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
 
@@ -152,15 +153,25 @@ def execute(engine: Any, frame: bytes, what: str = "query") -> dict[str, Any]:
     return decode_answer(answer)
 
 
-async def aexecute(engine: Any, frame: bytes, what: str = "query") -> dict[str, Any]:
+async def aexecute(
+    engine: Any,
+    frame: bytes,
+    what: str = "query",
+    *,
+    hold: Callable[[Awaitable[Any]], Awaitable[Any]] | None = None,
+) -> dict[str, Any]:
     """:func:`execute` for an engine whose ``execute`` is a coroutine (the SDK's
     async embedded engine: it runs on the engine's own threads, without the GIL).
+
+    ``hold`` wraps the engine's future before it is awaited (the connection
+    counts it and keeps it running if the awaiter is cancelled).
 
     Raises:
         surrealdb.errors.SurrealError: the engine refused the frame (the SDK's mapping).
     """
     with mapped_engine_errors(what):
-        answer = await engine.execute(frame)
+        call = engine.execute(frame)
+        answer = await (hold(call) if hold is not None else call)
     return decode_answer(answer)
 
 

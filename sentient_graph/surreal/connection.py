@@ -37,6 +37,7 @@ from sentient_graph.errors import ConfigError, StoreUnavailable
 from sentient_graph.settings import SurrealSettings
 from sentient_graph.surreal import codec
 from sentient_graph.surreal.bridge import LoopThread
+from sentient_graph.surreal.settle import Calls, wait_for_foreign_threads
 from sentient_graph.surreal.store_lock import clear_owner, locked_error, write_owner
 from sentient_graph.surreal.url import SurrealUrl, describe_url, parse_url, sdk_url
 
@@ -56,6 +57,9 @@ __all__ = [
 
 #: How often a "can be retried" conflict is retried before it is raised.
 MAX_RETRIES = 12
+
+#: How long closing an offloaded connection waits for its calls still running.
+CLOSE_WAIT = 30.0
 
 
 class QueryFailed(StoreUnavailable):
@@ -140,6 +144,8 @@ class _Shared:
     lock: threading.Lock = field(default_factory=threading.Lock)
     # For sync callers of an "offload" connection.
     bridge: LoopThread = field(default_factory=LoopThread)
+    # An "offload" connection's calls still on the engine's threads (settle.py).
+    calls: Calls = field(default_factory=Calls)
 
     def query_locked(self, sql: str, vars: dict[str, Any]) -> dict[str, Any]:
         """Run one request; the caller holds :attr:`lock`."""
@@ -157,8 +163,8 @@ class _Shared:
         engine = codec.embedded_engine(self.sdk)
         frame = codec.encode_query(sql, vars) if engine is not None else None
         if frame is None:
-            return await self.sdk.query_raw(sql, vars)  # type: ignore[no-any-return]
-        return await codec.aexecute(engine, frame)
+            return await self.calls.hold(self.sdk.query_raw(sql, vars))  # type: ignore[no-any-return]
+        return await codec.aexecute(engine, frame, hold=self.calls.hold)
 
     def query_blocking(self, sql: str, vars: dict[str, Any]) -> dict[str, Any]:
         if self.kind == "offload":
@@ -168,9 +174,12 @@ class _Shared:
 
     def close_blocking(self) -> None:
         if self.kind == "offload":
+            # Calls answer on their loops: none can while this thread's own waits.
+            self.calls.wait_idle(0.0 if _on_a_loop() else CLOSE_WAIT)
             with contextlib.suppress(Exception):
                 self.bridge.run(self.sdk.close())
             self.bridge.stop()
+            wait_for_foreign_threads()
             return
         with contextlib.suppress(Exception), self.lock:
             self.sdk.close()
@@ -180,9 +189,22 @@ class _Shared:
         if self.kind in ("blocking", "sync"):
             await asyncio.to_thread(self.close_blocking)
             return
+        if self.kind == "offload":
+            # Off this loop: the calls still running answer on it.
+            await asyncio.to_thread(self.calls.wait_idle, CLOSE_WAIT)
         with contextlib.suppress(Exception):
             await self.sdk.close()
         self.bridge.stop()
+        if self.kind == "offload":
+            await asyncio.to_thread(wait_for_foreign_threads)
+
+
+def _on_a_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 _REGISTRY: dict[tuple[str, str], _Shared] = {}
@@ -481,11 +503,11 @@ async def connect(
             costs more (a hop to the engine's threads and back), but the
             store's work overlaps with Python's, which pays when many runs go
             at once. The first connection to a store in a process decides;
-            later ones share it as it is. The SDK's async engine can abort the
-            process (SIGABRT, a panic in a ``tokio-rt-worker`` thread) while the
-            interpreter shuts down, even after the connection was closed; a
-            process that offloads should leave with ``os._exit``, as the
-            ``sentient-graph`` command does (BENCHMARKS.md, "Concurrent runs").
+            later ones share it as it is. Closing waits for the engine's
+            calls still running (a cancelled caller's too) and for the
+            engine's threads to be done with the interpreter: the SDK's async
+            engine can otherwise abort a process that exits right after
+            (``surreal/settle.py``).
 
     Raises:
         ConfigError: the URL is malformed or names an unknown scheme.
@@ -570,9 +592,13 @@ def _close_leftovers() -> None:
         if shared.sdk is None:
             continue
         if shared.kind in ("async", "offload"):
+            # Calls left running belong to loops that are gone: they cannot be
+            # waited for, only the engine's last answers (settle.py).
             with contextlib.suppress(Exception):
                 asyncio.run(shared.sdk.close())
             shared.bridge.stop()
+            if shared.kind == "offload":
+                wait_for_foreign_threads()
         else:
             shared.close_blocking()
         _after_close(shared)
