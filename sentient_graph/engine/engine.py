@@ -31,7 +31,7 @@ from langgraph.store.base import BaseStore, IndexConfig
 from langgraph.types import Durability, StateSnapshot
 
 from sentient_graph import db
-from sentient_graph.engine import health, inputs
+from sentient_graph.engine import collector, health, inputs
 from sentient_graph.engine.driver import RunDriver, one_line
 from sentient_graph.engine.graphs import GraphRegistry
 from sentient_graph.engine.handle import RunHandle
@@ -155,6 +155,7 @@ class Engine:
         # Strong references to fire-and-forget tasks (the loop keeps only weak ones).
         self._background: set[asyncio.Task[None]] = set()
         self._closed = False
+        self._holds_gc = False
         LIVE_OWNERS.add(self.owner)
 
     # -- lifecycle ---------------------------------------------------------
@@ -174,7 +175,8 @@ class Engine:
         redis: bool = True,
         store: BaseStore | bool = True,
         store_index: IndexConfig | None = None,
-        offload: bool = False,
+        offload: bool = True,
+        tune_gc: bool = True,
     ) -> _Opening:
         """Open an engine: connection, checkpointer, event bus, run table.
 
@@ -206,9 +208,15 @@ class Engine:
             offload: On an embedded store, run its queries on the SurrealDB
                 engine's own threads, which leave the GIL to the runs
                 (``sentient_graph.surreal.connect(..., offload=True)``): more
-                runs per second with many at once, a longer wait for each query
-                (BENCHMARKS.md, "Concurrent runs").
-                Ignored for a server URL.
+                runs per second with many at once, for a slightly longer wait
+                for each query (BENCHMARKS.md, "Concurrent runs"). ``False``
+                runs them on the event loop's thread. Ignored for a server URL.
+            tune_gc: While the engine is open, collect the garbage collector's
+                young generations less often (``gc.set_threshold``, see
+                :mod:`sentient_graph.engine.collector`), unless the application
+                changed the thresholds itself: many runs at once otherwise
+                spend a large share of their time in full collections that
+                free nothing. ``False`` leaves the collector alone.
 
         Returns:
             An awaitable that is also an async context manager.
@@ -255,6 +263,9 @@ class Engine:
             except BaseException:
                 await engine.aclose()
                 raise
+            if tune_gc:
+                collector.hold()
+                engine._holds_gc = True
             return engine
 
         return _Opening(factory)
@@ -278,6 +289,9 @@ class Engine:
             log.warning("engine.bus_close_failed", error=one_line(exc))
         if self._owns_conn:
             await self.conn.aclose()
+        if self._holds_gc:
+            self._holds_gc = False
+            collector.release()
 
     async def __aenter__(self) -> Engine:
         return self

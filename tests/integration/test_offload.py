@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import subprocess
 import sys
 import threading
@@ -13,6 +14,7 @@ from surrealdb import Duration
 
 from sentient_graph import Engine
 from sentient_graph.db import QueryFailed, connect, connect_sync
+from sentient_graph.engine import collector
 from sentient_graph.surreal import connection
 from tests.integration.test_db import ROUND_TRIP_SQL, SAMPLE_VARS
 
@@ -70,11 +72,31 @@ async def test_sync_callers_share_an_offloaded_store_through_a_bridge(tmp_path: 
         await again.aclose()
 
 
-async def test_the_engine_runs_queries_inline_unless_asked_to_offload(tmp_path: Path) -> None:
+async def test_the_engine_offloads_unless_asked_not_to(tmp_path: Path) -> None:
     async with Engine.open(f"surrealkv://{tmp_path / 'a'}", redis=False) as engine:
-        assert not engine.conn.offloaded
-    async with Engine.open(f"surrealkv://{tmp_path / 'b'}", redis=False, offload=True) as engine:
         assert engine.conn.offloaded
+    async with Engine.open(f"surrealkv://{tmp_path / 'b'}", redis=False, offload=False) as engine:
+        assert not engine.conn.offloaded
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 14), reason="3.14's collector is left alone")
+async def test_the_engine_tunes_the_collector_while_open_unless_asked_not_to(
+    tmp_path: Path,
+) -> None:
+    before = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)  # the interpreter's default (pytest may have changed it)
+    try:
+        async with Engine.open("mem://", redis=False) as engine:
+            assert gc.get_threshold() == collector.TUNED
+            async with Engine.open(f"surrealkv://{tmp_path / 'b'}", redis=False):
+                assert gc.get_threshold() == collector.TUNED
+            assert gc.get_threshold() == collector.TUNED  # the first is still open
+            await engine.aclose()
+            assert gc.get_threshold() == (700, 10, 10)
+        async with Engine.open("mem://", redis=False, tune_gc=False):
+            assert gc.get_threshold() == (700, 10, 10)
+    finally:
+        gc.set_threshold(*before)
 
 
 async def test_the_exit_hook_closes_an_offloaded_store_left_open(tmp_path: Path) -> None:
