@@ -105,8 +105,7 @@ class AsyncSurrealSaver(SaverMethods):
 
         ``offload=True`` runs an embedded store's queries on SurrealDB's own
         threads, without the GIL: slower for one call at a time, faster with
-        many graphs running at once; the process should then leave with
-        ``os._exit`` (``sentient_graph.surreal.connect`` says why).
+        many graphs running at once (``sentient_graph.surreal.connect``).
         """
         conn = await connect(
             url,
