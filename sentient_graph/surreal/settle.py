@@ -3,7 +3,7 @@
 Owns: :class:`Calls` (the calls of one offloaded connection still running on the
 engine's threads; awaiting one through it never cancels it) and
 :func:`wait_for_foreign_threads` (until no thread the interpreter did not start
-is inside it).
+is inside asyncio, handing an answer over).
 
 Why: the SDK's async engine hands every answer back from a thread of its own
 (pyo3-async-runtimes), which enters the interpreter to schedule the answer on
@@ -26,10 +26,12 @@ where there is something to observe.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import threading
 import time
 from collections.abc import Awaitable
+from types import FrameType
 from typing import Any, TypeVar
 
 __all__ = ["Calls", "foreign_threads", "wait_for_foreign_threads"]
@@ -73,10 +75,26 @@ class Calls:
             return self._idle.wait_for(lambda: self._running == 0, timeout)
 
 
+_ASYNCIO = os.path.dirname(asyncio.__file__) + os.sep
+
+
+def _in_asyncio(frame: FrameType | None) -> bool:
+    while frame is not None:
+        if frame.f_code.co_filename.startswith(_ASYNCIO):
+            return True
+        frame = frame.f_back
+    return False
+
+
 def foreign_threads() -> list[int]:
-    """Idents of threads inside the interpreter that it did not start (or adopt)."""
+    """Idents of threads the interpreter did not start that are inside asyncio
+    (handing an answer to a loop: ``call_soon_threadsafe``), as the engine's are."""
     known = {t.ident for t in threading.enumerate() if not isinstance(t, threading._DummyThread)}
-    return [ident for ident in sys._current_frames() if ident not in known]
+    return [
+        ident
+        for ident, frame in sys._current_frames().items()
+        if ident not in known and _in_asyncio(frame)
+    ]
 
 
 def wait_for_foreign_threads(timeout: float = FOREIGN_THREAD_WAIT) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -15,35 +15,71 @@ _libc = ctypes.CDLL(None)
 _ENTRY = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p)
 
 
-@pytest.fixture
-def foreign_thread() -> Iterator[threading.Event]:
-    """A thread started by C, not by the interpreter, inside it until the event is set
-    (what the SDK's engine thread is while it hands an answer over)."""
-    inside, leave = threading.Event(), threading.Event()
+def _foreign(target: Callable[[], object]) -> Callable[[], None]:
+    """Run ``target`` on a thread started by C, not by the interpreter; returns its join."""
 
     @_ENTRY
     def entry(_: object) -> None:
-        inside.set()
-        leave.wait()
+        target()
 
     tid = ctypes.c_ulong()
     assert _libc.pthread_create(ctypes.byref(tid), None, entry, None) == 0
+
+    def join() -> None:
+        _libc.pthread_join(tid, None)
+        entry  # noqa: B018 - the callback must outlive the thread
+
+    return join
+
+
+@pytest.fixture
+def handing_over() -> Iterator[threading.Event]:
+    """A foreign thread inside ``loop.call_soon_threadsafe``, held where the SDK's
+    engine thread lets go of the GIL (the write to the loop's self-pipe) until the
+    event is set."""
+    inside, leave = threading.Event(), threading.Event()
+    loop = asyncio.new_event_loop()
+
+    def write_to_self() -> None:
+        inside.set()
+        leave.wait()
+
+    loop._write_to_self = write_to_self  # type: ignore[method-assign]
+    join = _foreign(lambda: loop.call_soon_threadsafe(print))
     inside.wait()
     try:
         yield leave
     finally:
         leave.set()
-        _libc.pthread_join(tid, None)
+        join()
+        loop.close()
 
 
-def test_a_foreign_thread_inside_the_interpreter_is_seen_until_it_leaves(
-    foreign_thread: threading.Event,
+def test_a_foreign_thread_handing_an_answer_over_is_waited_for_until_it_leaves(
+    handing_over: threading.Event,
 ) -> None:
     assert len(foreign_threads()) == 1
     assert not wait_for_foreign_threads(timeout=0.01)  # it cannot leave yet
-    foreign_thread.set()
+    handing_over.set()
     assert wait_for_foreign_threads(timeout=60)
     assert foreign_threads() == []
+
+
+def test_a_foreign_thread_doing_anything_else_is_not_waited_for() -> None:
+    inside, leave = threading.Event(), threading.Event()
+
+    def elsewhere() -> None:
+        inside.set()
+        leave.wait()
+
+    join = _foreign(elsewhere)
+    inside.wait()
+    try:
+        assert foreign_threads() == []
+        assert wait_for_foreign_threads(timeout=0)
+    finally:
+        leave.set()
+        join()
 
 
 def test_threads_the_interpreter_started_are_not_foreign() -> None:
