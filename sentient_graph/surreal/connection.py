@@ -12,9 +12,10 @@ Must not: know any table or query of the checkpointer, the event log or the
 runner; touch SDK internals (``codec.py`` does). It never formats a value into
 SurrealQL; callers pass ``vars``.
 
-A little over 500 lines: the sync and the async connection class are kept side
-by side so that their (deliberately identical) retry and close paths can be
-read against each other.
+About 600 lines: the sync and the async connection class are kept side by
+side so that their (deliberately identical) retry and close paths can be read
+against each other, next to the one record (``_Shared``) of how an SDK
+connection is held (blocking, offloaded, on a server) and closed.
 """
 
 from __future__ import annotations
