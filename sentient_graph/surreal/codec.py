@@ -10,7 +10,7 @@ SDK's own ``tag_decoder``); sending a request straight to an embedded engine
 :func:`uuid.uuid4` (:func:`quiet_request_ids`).
 
 Must not: open, close or choose connections (``connection.py`` does), or
-decide what a failed statement means (``connection.results_of`` does). A value
+decide what a failed statement means (``answers.results_of`` does). A value
 this mapping does not know makes :func:`encode_query` return ``None`` and the
 caller sends the query through the SDK unchanged, so nothing the SDK accepts
 is refused here.

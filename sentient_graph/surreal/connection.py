@@ -2,20 +2,19 @@
 
 Owns: turning settings (a URL parsed by ``url.py``, namespace, database,
 credentials) into an open SDK connection; running SurrealQL with bound
-parameters and turning the per-statement answers into results or one clear
-exception (:func:`results_of`); the one retry policy for the "can be retried"
-transaction conflicts (:func:`retry_delay`); sharing one handle per embedded
-store inside a process (the engine admits one connection per store, even
-within a process); closing what is left open at exit.
+parameters, with the one retry policy of ``answers.py`` applied to the
+"can be retried" transaction conflicts; sharing one handle per embedded store
+inside a process (the engine admits one connection per store, even within a
+process); closing what is left open at exit.
 
 Must not: know any table or query of the checkpointer, the event log or the
-runner; touch SDK internals (``codec.py`` does). It never formats a value into
-SurrealQL; callers pass ``vars``.
+runner; touch SDK internals (``codec.py`` does); decide what an answer means
+(``answers.py`` does). It never formats a value into SurrealQL; callers pass
+``vars``.
 
-About 600 lines: the sync and the async connection class are kept side by
-side so that their (deliberately identical) retry and close paths can be read
-against each other, next to the one record (``_Shared``) of how an SDK
-connection is held (blocking, offloaded, on a server) and closed.
+A little over 500 lines: the sync and the async connection class are kept side
+by side so that their (deliberately identical) retry and close paths can be
+read against each other.
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import random
 import threading
 import time
 from collections.abc import Mapping
@@ -37,6 +35,13 @@ from surrealdb.errors import SurrealError
 from sentient_graph.errors import ConfigError, StoreUnavailable
 from sentient_graph.settings import SurrealSettings
 from sentient_graph.surreal import codec
+from sentient_graph.surreal.answers import (
+    MAX_RETRIES,
+    QueryFailed,
+    is_retryable,
+    results_of,
+    retry_delay,
+)
 from sentient_graph.surreal.bridge import LoopThread
 from sentient_graph.surreal.settle import Calls, wait_for_foreign_threads
 from sentient_graph.surreal.store_lock import clear_owner, locked_error, write_owner
@@ -56,64 +61,8 @@ __all__ = [
     "wrap_sync",
 ]
 
-#: How often a "can be retried" conflict is retried before it is raised.
-MAX_RETRIES = 12
-
 #: How long closing an offloaded connection waits for its calls still running.
 CLOSE_WAIT = 30.0
-
-
-class QueryFailed(StoreUnavailable):
-    """A SurrealQL statement returned an error (the message is SurrealDB's)."""
-
-    def __init__(self, message: str, *, retryable: bool = False) -> None:
-        super().__init__(message)
-        self.retryable = retryable
-
-
-# ---------------------------------------------------------------------------
-# Responses (pure)
-# ---------------------------------------------------------------------------
-
-_RETRYABLE_MARKERS = ("can be retried", "transaction conflict", "write conflict", "resource busy")
-
-
-def is_retryable(message: str) -> bool:
-    """True for the engine's transaction conflicts, which succeed when sent again."""
-    lowered = message.lower()
-    return any(marker in lowered for marker in _RETRYABLE_MARKERS)
-
-
-def results_of(raw: Mapping[str, Any]) -> list[Any]:
-    """Per-statement results of a ``query_raw`` answer, or :class:`QueryFailed`.
-
-    In a failed transaction every statement reports an error; the one that
-    says *why* is the first that is not "not executed".
-    """
-    if raw.get("error"):
-        err = raw["error"]
-        message = err.get("message", str(err)) if isinstance(err, Mapping) else str(err)
-        raise QueryFailed(message.strip(), retryable=is_retryable(message))
-    statements = raw.get("result") or []
-    errors = [s for s in statements if isinstance(s, Mapping) and s.get("status") == "ERR"]
-    if errors:
-        causes = [
-            e
-            for e in errors
-            if (e.get("details") or {}).get("kind") != "NotExecuted"
-            and "not executed" not in str(e.get("result", "")).lower()
-            and "Cannot COMMIT" not in str(e.get("result", ""))
-        ]
-        first = (causes or errors)[0]
-        message = str(first.get("result", "query failed"))
-        retryable = any(is_retryable(str(e.get("result", ""))) for e in errors)
-        raise QueryFailed(message, retryable=retryable)
-    return [s.get("result") if isinstance(s, Mapping) else s for s in statements]
-
-
-def retry_delay(attempt: int) -> float:
-    """Seconds to wait before retry number ``attempt`` (from 1): exponential, capped, jittered."""
-    return min(0.2, 0.002 * (2**attempt)) * (0.5 + random.random())
 
 
 # ---------------------------------------------------------------------------
@@ -173,10 +122,16 @@ class _Shared:
         with self.lock:
             return self.query_locked(sql, vars)
 
-    def close_blocking(self) -> None:
+    def close_blocking(self, wait: float = CLOSE_WAIT) -> None:
+        """Close the SDK connection from a thread that may block.
+
+        An offloaded connection first waits (up to ``wait`` seconds) for its
+        calls still running, then closes on the bridge's loop, then waits for
+        the engine's threads to leave the interpreter (``settle.py``).
+        """
         if self.kind == "offload":
             # Calls answer on their loops: none can while this thread's own waits.
-            self.calls.wait_idle(0.0 if _on_a_loop() else CLOSE_WAIT)
+            self.calls.wait_idle(0.0 if _on_a_loop() else wait)
             with contextlib.suppress(Exception):
                 self.bridge.run(self.sdk.close())
             self.bridge.stop()
@@ -186,18 +141,13 @@ class _Shared:
             self.sdk.close()
 
     async def aclose_sdk(self) -> None:
-        """Close the SDK connection from async code."""
-        if self.kind in ("blocking", "sync"):
-            await asyncio.to_thread(self.close_blocking)
+        """Close the SDK connection from async code (off the loop, which keeps
+        answering an offloaded connection's calls meanwhile)."""
+        if self.kind == "async":
+            with contextlib.suppress(Exception):
+                await self.sdk.close()
             return
-        if self.kind == "offload":
-            # Off this loop: the calls still running answer on it.
-            await asyncio.to_thread(self.calls.wait_idle, CLOSE_WAIT)
-        with contextlib.suppress(Exception):
-            await self.sdk.close()
-        self.bridge.stop()
-        if self.kind == "offload":
-            await asyncio.to_thread(wait_for_foreign_threads)
+        await asyncio.to_thread(self.close_blocking)
 
 
 def _on_a_loop() -> bool:
@@ -592,14 +542,11 @@ def _close_leftovers() -> None:
     for shared in leftovers:
         if shared.sdk is None:
             continue
-        if shared.kind in ("async", "offload"):
-            # Calls left running belong to loops that are gone: they cannot be
-            # waited for, only the engine's last answers (settle.py).
+        if shared.kind == "async":
             with contextlib.suppress(Exception):
                 asyncio.run(shared.sdk.close())
-            shared.bridge.stop()
-            if shared.kind == "offload":
-                wait_for_foreign_threads()
         else:
-            shared.close_blocking()
+            # An offloaded connection's calls left running belong to loops that
+            # are gone: they cannot be waited for, only the engine's last answers.
+            shared.close_blocking(wait=0.0)
         _after_close(shared)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import threading
 from collections.abc import Callable, Iterator
@@ -32,54 +33,49 @@ def _foreign(target: Callable[[], object]) -> Callable[[], None]:
     return join
 
 
-@pytest.fixture
-def handing_over() -> Iterator[threading.Event]:
-    """A foreign thread inside ``loop.call_soon_threadsafe``, held where the SDK's
-    engine thread lets go of the GIL (the write to the loop's self-pipe) until the
-    event is set."""
+@contextlib.contextmanager
+def _held_foreign(run: Callable[[Callable[[], None]], object]) -> Iterator[threading.Event]:
+    """A C-started thread calling ``run(hold)``: ``hold`` blocks it, inside the
+    interpreter, until the event this yields is set."""
     inside, leave = threading.Event(), threading.Event()
-    loop = asyncio.new_event_loop()
 
-    def write_to_self() -> None:
+    def hold() -> None:
         inside.set()
         leave.wait()
 
-    loop._write_to_self = write_to_self  # type: ignore[method-assign]
-    join = _foreign(lambda: loop.call_soon_threadsafe(print))
+    join = _foreign(lambda: run(hold))
     inside.wait()
     try:
         yield leave
     finally:
         leave.set()
         join()
+
+
+def test_a_foreign_thread_handing_an_answer_over_is_waited_for_until_it_leaves() -> None:
+    # Held where the SDK's engine thread lets go of the GIL: in
+    # ``loop.call_soon_threadsafe``, writing to the loop's self-pipe.
+    loop = asyncio.new_event_loop()
+
+    def hand_over(hold: Callable[[], None]) -> None:
+        loop._write_to_self = hold  # type: ignore[method-assign]
+        loop.call_soon_threadsafe(print)
+
+    try:
+        with _held_foreign(hand_over) as leave:
+            assert len(foreign_threads()) == 1
+            assert not wait_for_foreign_threads(timeout=0.01)  # it cannot leave yet
+            leave.set()
+            assert wait_for_foreign_threads(timeout=60)
+            assert foreign_threads() == []
+    finally:
         loop.close()
 
 
-def test_a_foreign_thread_handing_an_answer_over_is_waited_for_until_it_leaves(
-    handing_over: threading.Event,
-) -> None:
-    assert len(foreign_threads()) == 1
-    assert not wait_for_foreign_threads(timeout=0.01)  # it cannot leave yet
-    handing_over.set()
-    assert wait_for_foreign_threads(timeout=60)
-    assert foreign_threads() == []
-
-
 def test_a_foreign_thread_doing_anything_else_is_not_waited_for() -> None:
-    inside, leave = threading.Event(), threading.Event()
-
-    def elsewhere() -> None:
-        inside.set()
-        leave.wait()
-
-    join = _foreign(elsewhere)
-    inside.wait()
-    try:
+    with _held_foreign(lambda hold: hold()):
         assert foreign_threads() == []
         assert wait_for_foreign_threads(timeout=0)
-    finally:
-        leave.set()
-        join()
 
 
 def test_threads_the_interpreter_started_are_not_foreign() -> None:
@@ -106,7 +102,7 @@ async def test_a_held_call_runs_on_when_its_awaiter_is_cancelled() -> None:
     assert calls.running == 1
     assert not calls.wait_idle(0)
     answer.set_result("done")
-    await asyncio.sleep(0)  # its done-callback runs on the loop
+    await asyncio.sleep(0)  # one loop turn: the done-callback was queued before it
     assert calls.running == 0
     assert calls.wait_idle(0)
 
