@@ -126,19 +126,41 @@ async def concurrent(run: Any, url: str, clients: int, total: int, windows: int 
 
 
 async def _window(run: Any, url: str, clients: int, total: int) -> float:
-    limits = httpx.Limits(max_connections=clients * 2, max_keepalive_connections=clients * 2)
-    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
-        left = total
+    """Runs/s of ``clients`` independent clients sharing ``total`` runs.
 
-        async def worker() -> None:
-            nonlocal left
+    Each client has its own connection (its own ``httpx.AsyncClient``), as separate
+    programs would, and makes one run before the clock starts. One client with a
+    pool of ``clients`` connections costs the benchmark's process more CPU than the
+    server it measures: httpcore scans every pooled connection for each request
+    (BENCHMARKS.md, "Server").
+    """
+    left = total
+    warm = 0
+    all_warm = asyncio.Event()
+    go = asyncio.Event()
+
+    async def worker() -> None:
+        nonlocal left, warm
+        async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+            await run(client)
+            warm += 1
+            if warm == clients:
+                all_warm.set()
+            await go.wait()
             while left > 0:
                 left -= 1
                 await run(client)
 
-        began = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(clients)))
-        return total / (time.perf_counter() - began)
+    workers = asyncio.gather(*(worker() for _ in range(clients)))
+    warming = asyncio.ensure_future(all_warm.wait())
+    await asyncio.wait({warming, workers}, return_when=asyncio.FIRST_COMPLETED)
+    if workers.done():  # a client failed while warming up: say why
+        warming.cancel()
+        await workers
+    began = time.perf_counter()
+    go.set()
+    await workers
+    return total / (time.perf_counter() - began)
 
 
 async def ws_transitions(url: str, runs: int) -> tuple[float, float]:
