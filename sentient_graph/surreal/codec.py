@@ -196,7 +196,12 @@ _NONE_MARK = _NoneMark()
 
 
 def _tag_marking_none(tag: cbor2.CBORTag, immutable: bool = False) -> Any:
-    return _NONE_MARK if tag.tag == _TAG_NONE else _tag(tag, immutable)
+    if tag.tag == _TAG_NONE:
+        return _NONE_MARK
+    if tag.tag == _TAG_RECORD_ID and isinstance(tag.value, tuple):
+        # The walk does not enter record ids: their nulls are told apart here.
+        tag = cbor2.CBORTag(_TAG_RECORD_ID, _nulls(_thaw(tag.value)))
+    return _tag(tag, immutable)
 
 
 def _nulls(value: Any) -> Any:
@@ -216,16 +221,49 @@ def _nulls(value: Any) -> Any:
 _LEAVES = frozenset({str, bytes, int, float, bool})
 
 
+#: CBOR's null, and NONE: tag 6 around null.
+_NULL_BYTE = b"\xf6"
+_NONE_BYTES = b"\xc6\xf6"
+
+
 def decode_answer(frame: bytes) -> dict[str, Any]:
     """The engine's answer as the SDK's ``query_raw`` returns it.
 
     cbor2 reads a plain null as ``None``; the SDK gives :data:`surrealdb.Null`
-    (NULL) and keeps ``None`` for NONE. So NONE is marked while decoding and
-    one walk tells the two apart - every answer needs it (each statement's
-    envelope carries a null ``type``).
+    (NULL) and keeps ``None`` for NONE. Most answers hold NONEs (every
+    statement's envelope has some) and no plain null: when every null byte of
+    the frame turns out to be a NONE's, NONE read as ``None`` is the answer.
+    Otherwise (a null byte outside ``tag 6, null``, or one that only looked
+    like it) NONE is marked while decoding and one walk tells the two apart.
     """
-    answer = _nulls(cbor2.loads(frame, tag_hook=_tag_marking_none))
+    answer: Any = _NOT_SURE
+    null_bytes = frame.count(_NULL_BYTE)
+    if null_bytes == frame.count(_NONE_BYTES):
+        answer = _decode_without_plain_nulls(frame, null_bytes)
+    if answer is _NOT_SURE:
+        answer = _nulls(cbor2.loads(frame, tag_hook=_tag_marking_none))
     return answer if isinstance(answer, dict) else {}
+
+
+_NOT_SURE = object()
+
+
+def _decode_without_plain_nulls(frame: bytes, null_bytes: int) -> Any:
+    """``frame`` decoded with NONE as ``None``, if each of its ``null_bytes``
+    null bytes was a NONE's (so no plain null was read as ``None``); else
+    :data:`_NOT_SURE` (a null byte was data, or a plain null after a data byte
+    that looked like tag 6)."""
+    nones = 0
+
+    def tag(tag: cbor2.CBORTag, immutable: bool = False) -> Any:
+        nonlocal nones
+        if tag.tag == _TAG_NONE and tag.value is None:
+            nones += 1
+            return None
+        return _tag(tag, immutable)
+
+    answer = cbor2.loads(frame, tag_hook=tag)
+    return answer if nones == null_bytes else _NOT_SURE
 
 
 # ---------------------------------------------------------------------------

@@ -71,3 +71,51 @@ def test_a_frame_decodes_as_the_sdks_own_frame(name: str) -> None:
 def test_values_the_sdk_maps_its_own_way_are_left_to_it(value: Any) -> None:
     assert codec.encode_query("RETURN $v", {"v": value}) is None
     assert codec.encode_query("RETURN $v", {"v": [{"deep": value}]}) is None
+
+
+NONE = cbor2.CBORTag(6, None)
+
+ANSWERS: dict[str, tuple[Any, Any]] = {
+    # name: (what the engine sends, what the SDK's query_raw gives)
+    "nones only": (
+        {"result": [{"result": NONE, "status": "OK", "type": NONE}]},
+        {"result": [{"result": None, "status": "OK", "type": None}]},
+    ),
+    "a plain null": ({"result": [None, NONE]}, {"result": [Null, None]}),
+    "no null at all": ({"result": [1, "x", b"\x00"]}, {"result": [1, "x", b"\x00"]}),
+    # A null byte inside data: the count of null bytes is no proof.
+    "a null byte in bytes": ({"result": [b"\xf6", NONE]}, {"result": [b"\xf6", None]}),
+    # Bytes that read like "tag 6, null" inside data, beside a real NONE.
+    "tag-like bytes and a NONE": ({"result": [b"\xc6\xf6", NONE]}, {"result": [b"\xc6\xf6", None]}),
+    # A data byte 0xc6 right before a plain null: the pair looks like a NONE.
+    "0xc6 before a plain null": ({"result": [0x1C6, None]}, {"result": [0x1C6, Null]}),
+    "bytes ending 0xc6, then null": ({"r": [b"\xc6", None]}, {"r": [b"\xc6", Null]}),
+    "a record id with a NONE": (
+        {"id": cbor2.CBORTag(8, ["t", ["x", NONE, 1]])},
+        {"id": RecordID("t", ["x", None, 1])},
+    ),
+    "nested": (
+        {"result": [{"a": [NONE, {"b": None}], "id": cbor2.CBORTag(8, ["t", ["x", NONE]])}]},
+        {"result": [{"a": [None, {"b": Null}], "id": RecordID("t", ["x", None])}]},
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(ANSWERS))
+def test_an_answer_decodes_as_the_sdks_query_raw_gives_it(name: str) -> None:
+    sent, expected = ANSWERS[name]
+    answer = codec.decode_answer(cbor2.dumps(sent))
+    assert answer == expected
+    # Null and None compare as different values: check the kinds, not only equality.
+    assert repr(answer) == repr(expected)
+
+
+def test_an_answer_without_plain_nulls_is_not_walked(monkeypatch: pytest.MonkeyPatch) -> None:
+    def walked(value: Any) -> Any:
+        raise AssertionError("walked an answer that holds no plain null")
+
+    monkeypatch.setattr(codec, "_nulls", walked)
+    sent, expected = ANSWERS["nones only"]
+    assert codec.decode_answer(cbor2.dumps(sent)) == expected
+    with pytest.raises(AssertionError, match="walked"):
+        codec.decode_answer(cbor2.dumps(ANSWERS["a plain null"][0]))
