@@ -239,10 +239,11 @@ WRITE_FIELDS = (
 
 # One checkpoint with its channel values (followed through the `blobs` record
 # links) and its writes, in one round trip. Plain `SELECT *` with FETCH cost the
-# engine less than an array projection plus a closure over the blob keys.
+# engine less than an array projection plus a closure over the blob keys, and
+# `SELECT * OMIT` less than naming the fields kept (readers take fields by name).
 _GET_TAIL_SQL = """
-SELECT * OMIT metadata, blob_keys FROM checkpoint:[$thread_id, $checkpoint_ns, $checkpoint_id] FETCH blobs;
-SELECT task_id, task_path, idx, channel, type, value
+SELECT * OMIT id, metadata, blob_keys FROM checkpoint:[$thread_id, $checkpoint_ns, $checkpoint_id] FETCH blobs;
+SELECT * OMIT id, thread_id, checkpoint_ns, checkpoint_id
     FROM checkpoint_write:[$thread_id, $checkpoint_ns, $checkpoint_id, NONE]..[$thread_id, $checkpoint_ns, $checkpoint_id, ..];
 """
 
