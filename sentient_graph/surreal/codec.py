@@ -181,10 +181,11 @@ def _thaw(value: Any) -> Any:
     return value
 
 
-def _tag(tag: cbor2.CBORTag, immutable: bool = False) -> Any:
-    # cbor2 decodes arrays under a tag as tuples; the SDK gives lists.
+def _tag(tag: cbor2.CBORTag, immutable: bool = False, parts: Callable[[Any], Any] = _thaw) -> Any:
+    # cbor2 decodes arrays under a tag as tuples; the SDK gives lists (``parts``
+    # makes them, and tells nulls apart too where the caller needs that).
     if tag.tag == _TAG_RECORD_ID and isinstance(tag.value, tuple):
-        tag = cbor2.CBORTag(_TAG_RECORD_ID, _thaw(tag.value))
+        tag = cbor2.CBORTag(_TAG_RECORD_ID, parts(tag.value))
     return tag_decoder(None, tag)  # type: ignore[arg-type]
 
 
@@ -198,10 +199,12 @@ _NONE_MARK = _NoneMark()
 def _tag_marking_none(tag: cbor2.CBORTag, immutable: bool = False) -> Any:
     if tag.tag == _TAG_NONE:
         return _NONE_MARK
-    if tag.tag == _TAG_RECORD_ID and isinstance(tag.value, tuple):
-        # The walk does not enter record ids: their nulls are told apart here.
-        tag = cbor2.CBORTag(_TAG_RECORD_ID, _nulls(_thaw(tag.value)))
-    return _tag(tag, immutable)
+    # The walk does not enter record ids: their nulls are told apart here.
+    return _tag(tag, immutable, _thaw_telling_nulls)
+
+
+def _thaw_telling_nulls(value: Any) -> Any:
+    return _nulls(_thaw(value))
 
 
 def _nulls(value: Any) -> Any:
